@@ -1,0 +1,69 @@
+"""Sweep passage length, BM25 k1 and fusion weight on a SQuAD-style file; print a Markdown table.
+
+    python scripts/sweep.py ../shared/bench/cmrc2018_trial.json
+
+Embeddings are computed once per passage length; each k1 rebuilds BM25 only, and each
+weight re-runs retrieval only.
+The defaults in `qa.config.Settings` were chosen from this table (README, "Retrieval").
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import tempfile
+from pathlib import Path
+
+from qa.build import build_from_articles
+from qa.config import Settings
+from qa.embed import DEFAULT_MODEL, load_embedder
+from qa.evaluate import _gold_rank, _retrieval_metrics, load_squad
+from qa.lexical import LexicalIndex
+from qa.search import Retriever
+from qa.store import load_snapshot
+from qa.tokens import Tokenizer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--max-chars", type=int, nargs="+", default=[300, 400, 600, 1000])
+    parser.add_argument("--k1", type=float, nargs="+", default=[0.7, 1.5])
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    args = parser.parse_args()
+
+    embedder, tokenizer = load_embedder(args.model), Tokenizer()
+    articles, questions = load_squad(args.file)
+    print("| max chars | passages | k1 | weight | R@1 | R@5 | MRR@10 |")
+    print("|---|---|---|---|---|---|---|")
+    for max_chars in args.max_chars:
+        with tempfile.TemporaryDirectory() as scratch:
+            settings = Settings(index_dir=Path(scratch), max_passage_chars=max_chars)
+            build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer)
+            built = load_snapshot(settings.index_dir)
+            vectors = embedder.encode([q.text for q in questions])
+            tokens = [tokenizer.document_tokens(p.text) for p in built.passages]
+            for k1 in args.k1:
+                snapshot = dataclasses.replace(built, lexical=LexicalIndex.build(tokens, k1=k1, b=settings.bm25_b))
+                for weight in args.weights:
+                    retriever = Retriever(
+                        snapshot,
+                        embedder=embedder,
+                        tokenizer=tokenizer,
+                        settings=dataclasses.replace(settings, lexical_weight=weight),
+                    )
+                    ranks = []
+                    for question, vector in zip(questions, vectors):
+                        results = retriever.search(question.text, k=100, question_vector=vector)
+                        ranks.append(_gold_rank([snapshot.passages[r.index].source for r in results], question.source))
+                    m = _retrieval_metrics(ranks)
+                    print(
+                        f"| {max_chars} | {len(snapshot.passages)} | {k1} | {weight:.1f} "
+                        f"| {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} |",
+                        flush=True,
+                    )
+
+
+if __name__ == "__main__":
+    main()

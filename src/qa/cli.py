@@ -1,0 +1,154 @@
+"""The `qa` command: build the index, ask questions, evaluate on a benchmark file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from .config import Settings
+from .embed import DEFAULT_MODEL, EmbedderError
+from .errors import QAError
+
+__all__ = ["main"]
+
+_EPILOG = """examples:
+  qa index                                  build or refresh index/ from corpus/
+  qa ask "从武清坐城际到北京南站要多久？"
+  qa ask --questions questions.txt --json   one JSON object per line
+  qa eval ../shared/bench/cmrc2018_trial.json --json
+"""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except (QAError, EmbedderError, ValueError, OSError) as error:
+        return _fail(args, str(error))
+    except KeyboardInterrupt:
+        return 130
+
+
+def _fail(args: argparse.Namespace, message: str) -> int:
+    if getattr(args, "json", False):
+        print(json.dumps({"error": message}, ensure_ascii=False))
+    print(f"qa: error: {message}", file=sys.stderr)
+    return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="qa",
+        description="Question answering over Chinese news articles (BM25 + dense retrieval, highlighted answers).",
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    index = commands.add_parser("index", help="build the index from the corpus folder (skipped when current)")
+    index.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder of .md/.txt articles (default: corpus)")
+    index.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
+    index.add_argument(
+        "--model",
+        default=DEFAULT_MODEL,
+        help=f"embedding model: {DEFAULT_MODEL!r} (offline default) or a sentence-transformers name or path",
+    )
+    index.add_argument("--rebuild", action="store_true", help="rebuild even if the index is current")
+    index.add_argument("--json", action="store_true", help="print one JSON summary object")
+    index.set_defaults(run=_index)
+
+    ask = commands.add_parser("ask", help="answer a question with the best source passages")
+    ask.add_argument("question", nargs="?", help="the question (put it after -- if it starts with -)")
+    ask.add_argument("--questions", type=Path, help="file with one question per line (answers as JSON lines)")
+    ask.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
+    ask.add_argument("--top-k", type=int, default=5, help="how many passages to return (default: 5)")
+    ask.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retriever (default: hybrid)")
+    ask.add_argument("--json", action="store_true", help="print the JSON contract")
+    ask.set_defaults(run=_ask)
+
+    evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-style (CMRC 2018) file")
+    evaluate.add_argument("file", type=Path, help="SQuAD-style JSON file")
+    evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    evaluate.set_defaults(run=_eval)
+    return parser
+
+
+def _show_progress() -> bool:
+    return sys.stderr.isatty()
+
+
+def _index(args: argparse.Namespace) -> int:
+    from .build import build_index
+
+    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
+    summary = build_index(settings, rebuild=args.rebuild, show_progress=_show_progress())
+    if args.json:
+        print(json.dumps(summary.to_json(), ensure_ascii=False))
+    else:
+        for warning in summary.warnings:
+            print(f"warning: {warning}", file=sys.stderr)
+        state = "already up to date" if summary.up_to_date else f"embedded {summary.embedded} passages"
+        print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)")
+    return 0
+
+
+def _ask(args: argparse.Namespace) -> int:
+    from .assistant import Assistant
+
+    if (args.question is None) == (args.questions is None):
+        return _fail(args, "give either a question or --questions FILE")
+    if args.top_k < 1:
+        return _fail(args, "--top-k must be at least 1")
+    if args.questions is not None:
+        try:
+            questions = [line.strip() for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            return _fail(args, f"cannot read {args.questions}: {error}")
+    else:
+        questions = [args.question]
+    assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k))
+    for question in questions:
+        response = assistant.ask(question, top_k=args.top_k, mode=args.mode)
+        if args.json or args.questions is not None:
+            print(json.dumps(response.to_json(), ensure_ascii=False), flush=True)
+        else:
+            _print_response(response)
+    return 0
+
+
+def _print_response(response) -> None:
+    if response.message:
+        print(response.message)
+    if not response.hits:
+        print("没有找到相关段落。")
+        return
+    for hit in response.hits:
+        place = " › ".join([hit.passage.article, *hit.passage.headings])
+        print(f"[{hit.rank}] {hit.score:.3f}  {place}  ({hit.passage.source})")
+        if hit.answer:
+            print(f"    答案所在句（把握 {hit.answer.confidence:.0%}）：{hit.answer.text}")
+        print(f"    {hit.passage.text}\n")
+
+
+def _eval(args: argparse.Namespace) -> int:
+    from .embed import load_embedder
+    from .evaluate import evaluate
+
+    report = evaluate(args.file, Settings(model=args.model), embedder=load_embedder(args.model), show_progress=_show_progress())
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    print(f"{report['questions']} questions, {report['paragraphs']} paragraphs, {report['passages']} passages, model {report['model']}")
+    print(f"{'retriever':<10}{'recall@1':>10}{'recall@5':>10}{'mrr@10':>10}")
+    for mode, metrics in report["retrievers"].items():
+        print(f"{mode:<10}{metrics['recall@1']:>10.3f}{metrics['recall@5']:>10.3f}{metrics['mrr@10']:>10.3f}")
+    print(
+        f"answer in sentence {report['answer_in_sentence']:.3f}, EM {report['answer_em']:.3f}, "
+        f"F1 {report['answer_f1']:.3f}  ({report['seconds']:.1f} s)"
+    )
+    return 0

@@ -1,0 +1,41 @@
+"""Settings: one frozen value passed to whatever needs it, never a module global."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from .embed import DEFAULT_MODEL
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    index_dir: Path = Path("index")
+    corpus_dir: Path = Path("corpus")
+    model: str = DEFAULT_MODEL
+    top_k: int = 5
+    # Passages: whole paragraphs up to max_passage_chars; smaller pieces join a neighbour.
+    max_passage_chars: int = 400
+    min_passage_chars: int = 60
+    # BM25: a low k1 saturates repeated terms early, which suits overlapping n-gram tokens.
+    bm25_k1: float = 0.7
+    bm25_b: float = 0.75
+    # Hybrid fusion: weight of max-normalised BM25 against dense cosine (README, "Retrieval").
+    lexical_weight: float = 0.5
+    # How many passages each retriever proposes before fusion re-scores the union.
+    candidates: int = 100
+
+    def __post_init__(self) -> None:
+        # Accept str paths from callers; a frozen dataclass needs object.__setattr__ for that.
+        object.__setattr__(self, "index_dir", Path(self.index_dir))
+        object.__setattr__(self, "corpus_dir", Path(self.corpus_dir))
+        if self.top_k < 1:
+            raise ValueError(f"top_k must be at least 1, got {self.top_k}")
+        if not 0 < self.min_passage_chars < self.max_passage_chars:
+            raise ValueError("need 0 < min_passage_chars < max_passage_chars")
+        if not 0.0 <= self.lexical_weight <= 1.0:
+            raise ValueError(f"lexical_weight must be within [0, 1], got {self.lexical_weight}")
+        if self.candidates < 1:
+            raise ValueError(f"candidates must be at least 1, got {self.candidates}")

@@ -1,0 +1,17 @@
+"""Errors a user can cause, each with a message that says what to do next."""
+
+from __future__ import annotations
+
+__all__ = ["QAError", "IndexMissingError", "IndexCorruptError"]
+
+
+class QAError(Exception):
+    """Base class of the errors the CLI and the app report as plain messages."""
+
+
+class IndexMissingError(QAError):
+    """No index has been built at the given place."""
+
+
+class IndexCorruptError(QAError):
+    """An index file is missing, truncated or disagrees with the manifest."""

@@ -1,0 +1,203 @@
+"""Read news articles from the corpus folder and repair print-extraction damage.
+
+An article file is markdown-like text: `#` lines are headings, other non-blank lines are
+paragraphs. Text extracted from printed pages carries scars that are repaired here:
+
+- a sentence broken across a page or column break arrives as two lines; a line that does
+  not end where a sentence can end is joined with the next line of the same section;
+- a paragraph or fragment printed twice is kept once (a later paragraph contained in an
+  earlier one is dropped);
+- a heading left with no text of its own (for example one followed only by a repeated
+  fragment) produces nothing;
+- a byline ("通讯员 …", "记者 …") is article metadata, not a paragraph.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .text import ends_sentence, fold
+
+__all__ = ["Article", "Paragraph", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus"]
+
+log = logging.getLogger(__name__)
+
+SUPPORTED_SUFFIXES = (".md", ".txt")
+
+_HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
+_BYLINE = re.compile(r"^(?:本报)?(?:通讯员|记者|作者|撰稿|撰文|文/|文／)[\s：:／/]*\S")
+_BYLINE_MAX_CHARS = 60
+# Fragments shorter than this are too common to call duplicates ("未来已来。").
+_DUPLICATE_MIN_CHARS = 12
+
+
+class IngestError(ValueError):
+    """A corpus file that cannot be read as an article."""
+
+
+@dataclass(frozen=True)
+class Paragraph:
+    """A repaired paragraph and where it sits in the article text."""
+
+    text: str
+    headings: tuple[str, ...]
+    start: int
+    end: int
+
+
+@dataclass(frozen=True)
+class Article:
+    """One news article after repair.
+
+    `text` is the repaired paragraphs joined by blank lines; paragraph and passage
+    offsets are positions in it.
+    """
+
+    source: str
+    title: str
+    text: str
+    paragraphs: tuple[Paragraph, ...]
+    sha256: str
+    byline: str | None = None
+    repairs: tuple[str, ...] = field(default=())
+
+
+@dataclass
+class _Block:
+    text: str
+    headings: tuple[str, ...]
+
+
+def read_corpus(corpus_dir: Path) -> tuple[list[Article], list[str]]:
+    """Articles of every supported file under `corpus_dir`, in path order.
+
+    Returns the articles and one warning per file that was skipped, naming it and why.
+    """
+    if not corpus_dir.is_dir():
+        raise IngestError(f"corpus folder not found: {corpus_dir}")
+    articles: list[Article] = []
+    warnings: list[str] = []
+    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file()):
+        relative = path.relative_to(corpus_dir).as_posix()
+        if any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
+            continue  # hidden files and folders (editor swap files, .git)
+        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
+            warnings.append(f"skipped {relative}: unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})")
+            continue
+        try:
+            article = read_article(path, source=relative)
+        except IngestError as error:
+            warnings.append(f"skipped {relative}: {error}")
+            continue
+        if not article.paragraphs:
+            warnings.append(f"skipped {relative}: no text")
+            continue
+        articles.append(article)
+    for warning in warnings:
+        log.warning(warning)
+    return articles, warnings
+
+
+def read_article(path: Path, *, source: str | None = None) -> Article:
+    """Read and repair one article file."""
+    data = path.read_bytes()
+    try:
+        raw = data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise IngestError(f"not valid UTF-8 (byte {error.start}); save the file as UTF-8") from None
+    return parse_article(raw, source=source or path.name, sha256=hashlib.sha256(data).hexdigest())
+
+
+def parse_article(raw: str, *, source: str, sha256: str | None = None) -> Article:
+    """Parse markdown-like article text into a repaired `Article`."""
+    if sha256 is None:
+        sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    title, blocks, bylines, headings = _blocks(raw)
+    repairs: list[str] = []
+    blocks = _join_broken_lines(blocks, repairs)
+    blocks = _drop_duplicates(blocks, repairs)
+    used = {heading for block in blocks for heading in block.headings}
+    repairs.extend(f"dropped heading “{heading}”: no text of its own" for heading in headings if heading not in used)
+
+    paragraphs: list[Paragraph] = []
+    position = 0
+    for block in blocks:
+        if paragraphs:
+            position += 2  # the blank line between paragraphs
+        paragraphs.append(Paragraph(block.text, block.headings, position, position + len(block.text)))
+        position += len(block.text)
+    text = "\n\n".join(p.text for p in paragraphs)
+
+    if title is None:
+        title = Path(source).stem
+    return Article(
+        source=source,
+        title=title,
+        text=text,
+        paragraphs=tuple(paragraphs),
+        sha256=sha256,
+        byline=" ".join(bylines) or None,
+        repairs=tuple(repairs),
+    )
+
+
+def _blocks(raw: str) -> tuple[str | None, list[_Block], list[str], list[str]]:
+    """Title, paragraph lines with their heading path, bylines, and every heading."""
+    title: str | None = None
+    headings: list[str] = []
+    stack: list[tuple[int, str]] = []
+    blocks: list[_Block] = []
+    bylines: list[str] = []
+    for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.strip().replace("\u3000", " ").strip()
+        if not line:
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            level, heading_text = len(heading.group(1)), heading.group(2)
+            if level == 1 and title is None and not blocks:
+                title = heading_text
+                continue
+            while stack and stack[-1][0] >= level:
+                stack.pop()
+            stack.append((level, heading_text))
+            headings.append(heading_text)
+            continue
+        if len(line) <= _BYLINE_MAX_CHARS and _BYLINE.match(line):
+            bylines.append(line)
+            continue
+        blocks.append(_Block(line, tuple(text for _, text in stack)))
+    return title, blocks, bylines, headings
+
+
+def _join_broken_lines(blocks: list[_Block], repairs: list[str]) -> list[_Block]:
+    joined: list[_Block] = []
+    for block in blocks:
+        previous = joined[-1] if joined else None
+        if previous and previous.headings == block.headings and not ends_sentence(previous.text):
+            repairs.append(f"joined a sentence broken after “{previous.text[-8:]}”")
+            previous.text += block.text
+        else:
+            joined.append(_Block(block.text, block.headings))
+    return joined
+
+
+def _drop_duplicates(blocks: list[_Block], repairs: list[str]) -> list[_Block]:
+    kept: list[_Block] = []
+    seen: list[str] = []
+    for block in blocks:
+        key = _duplicate_key(block.text)
+        if key in seen or (len(key) >= _DUPLICATE_MIN_CHARS and any(key in earlier for earlier in seen)):
+            repairs.append(f"dropped a repeated fragment “{block.text[:12]}…”")
+            continue
+        kept.append(block)
+        seen.append(key)
+    return kept
+
+
+def _duplicate_key(text: str) -> str:
+    return "".join(fold(text).split())

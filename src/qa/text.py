@@ -1,0 +1,79 @@
+"""Character-level text helpers shared by ingestion, chunking, tokenizing and answering.
+
+Everything here keeps string positions intact: `fold` maps a text to a string of the
+same length, so a position found in folded text is the same position in the original.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+from typing import NamedTuple
+
+__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_cjk", "SENTENCE_END"]
+
+
+class Span(NamedTuple):
+    """A half-open range [start, end) of string positions."""
+
+    start: int
+    end: int
+
+
+# A sentence ends at 。！？；!?; or an ellipsis, plus any closing quotes or brackets
+# that follow it (“……。” belongs to the sentence it closes).
+_CLOSERS = "”’」』》）)】\"'"
+SENTENCE_END = re.compile(rf"(?:[。！？；!?;]+|…+|\.{{3,}})[{re.escape(_CLOSERS)}]*|\n+")
+
+# What a complete paragraph may end with; anything else at the end of a line means
+# the sentence continues on the next line (a print-extraction page break).
+_PARAGRAPH_FINAL = set("。！？；!?;…：:" + _CLOSERS.replace(")", "").replace("）", ""))
+
+
+@lru_cache(maxsize=65536)
+def _fold_char(char: str) -> str:
+    folded = unicodedata.normalize("NFKC", char).lower()
+    # NFKC may expand one character into several (㎡ → m2); keep the original then,
+    # so that positions stay aligned.
+    return folded if len(folded) == 1 else char.lower()
+
+
+def fold(text: str) -> str:
+    """Case- and width-folded copy of `text` with exactly the same length."""
+    return "".join(_fold_char(c) for c in text)
+
+
+def is_cjk(char: str) -> bool:
+    """True for CJK unified ideographs (the characters Chinese words are made of)."""
+    code = ord(char)
+    return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
+
+
+def ends_sentence(paragraph: str) -> bool:
+    """Whether a line of text ends where a sentence may end."""
+    stripped = paragraph.rstrip()
+    return bool(stripped) and stripped[-1] in _PARAGRAPH_FINAL
+
+
+def sentence_spans(text: str) -> list[Span]:
+    """Spans of the sentences in `text`, trimmed of surrounding whitespace.
+
+    Together they cover every non-whitespace character of `text` exactly once.
+    """
+    spans: list[Span] = []
+    start = 0
+    for match in SENTENCE_END.finditer(text):
+        _append_trimmed(spans, text, start, match.end())
+        start = match.end()
+    _append_trimmed(spans, text, start, len(text))
+    return spans
+
+
+def _append_trimmed(spans: list[Span], text: str, start: int, end: int) -> None:
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if end > start:
+        spans.append(Span(start, end))
