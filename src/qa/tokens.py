@@ -59,7 +59,15 @@ class Tokenizer:
         return self.words(text) + _char_ngrams(fold(text))
 
     def query_tokens(self, question: str) -> list[str]:
-        return [t for t in self.document_tokens(question) if t.lstrip("#") not in QUESTION_WORDS]
+        """Tokens of the question's subject: question words and their characters left out."""
+        self.warm_up()
+        folded = fold(question)
+        masked = list(folded)
+        for word, start, end in self._jieba.tokenize(folded):
+            if word in QUESTION_WORDS:
+                masked[start:end] = " " * (end - start)
+        words = [w for w in self.words(folded) if w not in QUESTION_WORDS]
+        return words + _char_ngrams("".join(masked))
 
     def query_terms(self, question: str) -> list[str]:
         """Distinct words of the question worth highlighting in a passage, longest first."""
