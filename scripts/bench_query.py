@@ -1,0 +1,108 @@
+"""Query latency and retrieval quality on a corpus, from a script anyone can run.
+
+    python scripts/bench_query.py [--corpus corpus] [--repeats 5] [--json]
+
+Builds a temporary index of the corpus, then asks the question sets in tests/data
+(everyday questions and paraphrases over the seed article) `--repeats` times, warm.
+Reports, per retriever and for the full `ask` (retrieval + answer sentence + highlights):
+median and p95 milliseconds per question, and recall@1 (the top passage holds the answer).
+Timings are noisy on a shared machine: compare numbers from one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from qa.assistant import Assistant
+from qa.build import build_index
+from qa.config import Settings
+from qa.embed import DEFAULT_MODEL, load_embedder
+from qa.tokens import Tokenizer
+
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
+SETS = {"everyday": "seed_questions.jsonl", "paraphrase": "seed_paraphrases.jsonl"}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--corpus", type=Path, default=Path("corpus"))
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    questions = {
+        name: [json.loads(line) for line in (DATA / file).read_text(encoding="utf-8").splitlines()]
+        for name, file in SETS.items()
+    }
+    with tempfile.TemporaryDirectory() as scratch:
+        settings = Settings(index_dir=Path(scratch), corpus_dir=args.corpus, model=args.model)
+        started = time.perf_counter()
+        embedder, tokenizer = load_embedder(args.model), Tokenizer()
+        summary = build_index(settings, embedder=embedder, tokenizer=tokenizer)
+        assistant = Assistant(settings, embedder=embedder, tokenizer=tokenizer)
+        assistant.ask("预热")
+        ready = time.perf_counter() - started
+
+        report = {
+            "corpus": str(args.corpus),
+            "articles": summary.articles,
+            "passages": summary.passages,
+            "model": args.model,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+            "start_and_build_seconds": round(ready, 2),
+            "latency_ms": {},
+            "recall@1": {},
+        }
+        all_questions = [q for qs in questions.values() for q in qs]
+        for mode in ("bm25", "dense", "hybrid"):
+            report["latency_ms"][mode] = _time(
+                lambda q: assistant.retriever.search(q, k=settings.top_k, mode=mode), all_questions, args.repeats
+            )
+        report["latency_ms"]["ask"] = _time(lambda q: assistant.ask(q), all_questions, args.repeats)
+        for name, qs in questions.items():
+            report["recall@1"][name] = {
+                mode: round(float(np.mean([_top_holds_answer(assistant, q, mode) for q in qs])), 3)
+                for mode in ("bm25", "dense", "hybrid")
+            }
+            report["recall@1"][name]["questions"] = len(qs)
+
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return
+    print(f"{report['passages']} passages from {report['articles']} articles; {report['machine']}")
+    print(f"model load + index build + first answer: {report['start_and_build_seconds']} s")
+    print("| query | median ms | p95 ms |\n|---|---|---|")
+    for mode, t in report["latency_ms"].items():
+        print(f"| {mode} | {t['median']} | {t['p95']} |")
+    print("\n| question set | questions | bm25 R@1 | dense R@1 | hybrid R@1 |\n|---|---|---|---|---|")
+    for name, r in report["recall@1"].items():
+        print(f"| {name} | {r['questions']} | {r['bm25']} | {r['dense']} | {r['hybrid']} |")
+
+
+def _time(call, questions, repeats) -> dict:
+    samples = []
+    for _ in range(repeats):
+        for q in questions:
+            started = time.perf_counter()
+            call(q["question"])
+            samples.append((time.perf_counter() - started) * 1000)
+    return {"median": round(statistics.median(samples), 2), "p95": round(float(np.percentile(samples, 95)), 2)}
+
+
+def _top_holds_answer(assistant: Assistant, question: dict, mode: str) -> bool:
+    results = assistant.retriever.search(question["question"], k=1, mode=mode)
+    return bool(results) and question["answer"] in assistant.snapshot.passages[results[0].index].text
+
+
+if __name__ == "__main__":
+    main()

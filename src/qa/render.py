@@ -1,0 +1,73 @@
+"""HTML for answers: passages as cards with the answer and question terms marked.
+
+Text is escaped piece by piece and marks are inserted only at offsets computed by the
+reader, so nothing in an article or a question can become markup.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from .assistant import Hit, Response
+
+__all__ = ["render_response", "render_passage", "confidence_words"]
+
+NO_ANSWER_NOTICE = "资料中没有找到这个问题的答案。"
+
+
+def confidence_words(confidence: float) -> str:
+    if confidence >= 0.7:
+        return "把握较高"
+    if confidence >= 0.4:
+        return "把握一般"
+    return "把握较低"
+
+
+def render_response(response: Response) -> str:
+    parts: list[str] = []
+    if response.message:
+        parts.append(f'<p class="qa-message">{escape(response.message)}</p>')
+    if response.no_answer:
+        parts.append(f'<p class="qa-notice">{NO_ANSWER_NOTICE}</p>')
+    parts.extend(_render_hit(hit) for hit in response.hits)
+    return "\n".join(parts) or f'<p class="qa-notice">{NO_ANSWER_NOTICE}</p>'
+
+
+def _render_hit(hit: Hit) -> str:
+    place = " › ".join(escape(part) for part in (hit.passage.article, *hit.passage.headings))
+    if hit.answer:
+        confidence = (
+            f'<span class="qa-confidence">{confidence_words(hit.answer.confidence)}'
+            f"（{hit.answer.confidence:.0%}）</span>"
+        )
+    else:
+        confidence = '<span class="qa-confidence">相关段落</span>'
+    return (
+        f'<article class="qa-hit" data-rank="{hit.rank}">'
+        f'<header><span class="qa-rank">{hit.rank}</span><span class="qa-place">{place}</span>{confidence}</header>'
+        f'<p class="qa-passage">{render_passage(hit)}</p>'
+        f'<footer class="qa-source">来源：{escape(hit.passage.source)} · 相关度 {hit.score:.2f}</footer>'
+        f"</article>"
+    )
+
+
+def render_passage(hit: Hit) -> str:
+    """The passage text, escaped, with `<mark class="answer">` and `<mark class="term">` inserted."""
+    text = hit.passage.text
+    answer = (hit.answer.start, hit.answer.end) if hit.answer else (0, 0)
+    terms = [(h.start, h.end) for h in hit.highlights]
+    cuts = sorted({0, len(text), *answer, *(p for span in terms for p in span)})
+    out: list[str] = []
+    in_answer = False
+    for start, end in zip(cuts, cuts[1:]):
+        inside = answer[0] <= start and end <= answer[1] and answer[0] < answer[1]
+        if inside != in_answer:
+            out.append('<mark class="answer">' if inside else "</mark>")
+            in_answer = inside
+        piece = escape(text[start:end]).replace("\n", "<br>")
+        if any(s <= start and end <= e for s, e in terms):
+            piece = f'<mark class="term">{piece}</mark>'
+        out.append(piece)
+    if in_answer:
+        out.append("</mark>")
+    return "".join(out)
