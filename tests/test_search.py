@@ -41,11 +41,17 @@ def test_dense_alone_still_answers_when_no_term_matches(retriever):
     assert len(results) == 2  # nothing lexical: the dense ranking is used
 
 
-def test_weight_one_is_bm25_order_and_zero_is_dense_order(retriever):
+@pytest.mark.parametrize("weight, mode", [(1.0, "bm25"), (0.0, "dense")])
+def test_extreme_weights_reduce_to_one_retriever(retriever, settings, hashing_embedder, tokenizer, weight, mode):
     question = "公园每天几点开门？"
-    lexical_only = dataclasses.replace(retriever._settings, lexical_weight=1.0)
-    r = Retriever(retriever.snapshot, embedder=retriever._embedder, tokenizer=retriever._tokenizer, settings=lexical_only)
-    assert [x.index for x in r.search(question, k=1)] == [x.index for x in retriever.search(question, k=1, mode="bm25")]
+    fused = Retriever(
+        retriever.snapshot,
+        embedder=hashing_embedder,
+        tokenizer=tokenizer,
+        settings=dataclasses.replace(settings, lexical_weight=weight),
+    )
+    expected = [x.index for x in retriever.search(question, k=2, mode=mode)]
+    assert [x.index for x in fused.search(question, k=2)] == expected
 
 
 def test_k_larger_than_the_index_returns_everything(retriever):

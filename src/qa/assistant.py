@@ -86,12 +86,14 @@ class Assistant:
         if len(query) > MAX_QUESTION_CHARS:
             query = query[:MAX_QUESTION_CHARS]
             message = f"问题过长，只使用了前{MAX_QUESTION_CHARS}个字。"
-        if not self.tokenizer.query_tokens(query):
+        query_tokens = self.tokenizer.query_tokens(query)
+        if not query_tokens:
             return Response(query, (), True, "请输入一个具体的问题，例如：从武清坐城际到北京南站要多久？")
 
         k = top_k or self.settings.top_k
-        scored = self.retriever.search(query, k=k, mode=mode, question_vector=question_vector)
-        query_tokens = self.tokenizer.query_tokens(query)
+        scored = self.retriever.search(
+            query, k=k, mode=mode, question_vector=question_vector, query_tokens=query_tokens
+        )
         terms = self.tokenizer.query_terms(query)
         hits = []
         for rank, result in enumerate(scored, 1):

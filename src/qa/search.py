@@ -53,15 +53,21 @@ class Retriever:
         k: int,
         mode: Mode = "hybrid",
         question_vector: np.ndarray | None = None,
+        query_tokens: list[str] | None = None,
     ) -> list[ScoredPassage]:
-        """The `k` best passages for `question`, best first."""
+        """The `k` best passages for `question`, best first.
+
+        `question_vector` and `query_tokens` may be passed when the caller has them already.
+        """
         size = len(self.snapshot.passages)
         k = max(0, min(k, size))
         pool_size = min(max(self._settings.candidates, k), size)
 
         bm25 = np.zeros(size, dtype=np.float32)
         if mode in ("hybrid", "bm25"):
-            bm25 = self.snapshot.lexical.scores(self._tokenizer.query_tokens(question))
+            if query_tokens is None:
+                query_tokens = self._tokenizer.query_tokens(question)
+            bm25 = self.snapshot.lexical.scores(query_tokens)
         if mode == "bm25":
             order = _top(bm25, k)
             return [ScoredPassage(int(i), float(bm25[i]), float(bm25[i]), 0.0) for i in order if bm25[i] > 0]

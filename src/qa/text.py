@@ -11,7 +11,7 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_cjk", "SENTENCE_END"]
+__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_cjk"]
 
 
 class Span(NamedTuple):
@@ -24,7 +24,7 @@ class Span(NamedTuple):
 # A sentence ends at 。！？；!?; or an ellipsis, plus any closing quotes or brackets
 # that follow it (“……。” belongs to the sentence it closes).
 _CLOSERS = "”’」』》）)】\"'"
-SENTENCE_END = re.compile(rf"(?:[。！？；!?;]+|…+|\.{{3,}})[{re.escape(_CLOSERS)}]*|\n+")
+_SENTENCE_END = re.compile(rf"(?:[。！？；!?;]+|…+|\.{{3,}})[{re.escape(_CLOSERS)}]*|\n+")
 
 # What a complete paragraph may end with; anything else at the end of a line means
 # the sentence continues on the next line (a print-extraction page break).
@@ -63,7 +63,7 @@ def sentence_spans(text: str) -> list[Span]:
     """
     spans: list[Span] = []
     start = 0
-    for match in SENTENCE_END.finditer(text):
+    for match in _SENTENCE_END.finditer(text):
         _append_trimmed(spans, text, start, match.end())
         start = match.end()
     _append_trimmed(spans, text, start, len(text))
