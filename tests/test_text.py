@@ -45,3 +45,14 @@ def test_paragraph_endings():
     assert ends_sentence("他说：“好！”")
     assert not ends_sentence("随着京津冀协同发展不断走深走实，加之")
     assert not ends_sentence("安擎计算机信息股")
+
+
+def test_whole_sentences_keep_semicolon_clauses_together():
+    text = "一是教化；二是管理户籍。第二句！"
+    assert [text[s.start : s.end] for s in sentence_spans(text, clauses=False)] == ["一是教化；二是管理户籍。", "第二句！"]
+    assert len(sentence_spans(text)) == 3
+
+
+def test_ascii_marks_inside_latin_names_do_not_end_sentences():
+    text = "组合包括Hey! Say! JUMP等。真的吗?是的。"
+    assert [text[s.start : s.end] for s in sentence_spans(text)] == ["组合包括Hey! Say! JUMP等。", "真的吗?", "是的。"]

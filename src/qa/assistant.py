@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .answer import Answer, Highlight, find_answer, term_highlights
+from .answer import Answer, Highlight, term_highlights
 from .chunk import Passage
 from .config import Settings
 from .embed import Embedder, load_embedder
+from .reader import PassageInput, Reader, RuleReader
 from .search import Mode, Retriever
 from .store import Snapshot, load_snapshot
 from .tokens import Tokenizer
@@ -65,6 +66,7 @@ class Assistant:
         snapshot: Snapshot | None = None,
         embedder: Embedder | None = None,
         tokenizer: Tokenizer | None = None,
+        reader: Reader | None = None,
     ) -> None:
         self.settings = settings
         self.snapshot = snapshot or load_snapshot(settings.index_dir)
@@ -72,6 +74,7 @@ class Assistant:
         self.tokenizer.warm_up()
         embedder = embedder or load_embedder(self.snapshot.manifest["model"]["name"])
         self.retriever = Retriever(self.snapshot, embedder=embedder, tokenizer=self.tokenizer, settings=settings)
+        self.reader = reader or _load_reader(settings.reader, self.tokenizer)
 
     def ask(
         self,
@@ -92,19 +95,52 @@ class Assistant:
 
         k = top_k or self.settings.top_k
         scored = self.retriever.search(
-            query, k=k, mode=mode, question_vector=question_vector, query_tokens=query_tokens
+            query,
+            k=max(k, self.settings.read_passages),
+            mode=mode,
+            question_vector=question_vector,
+            query_tokens=query_tokens,
         )
-        terms = self.tokenizer.query_terms(query)
-        hits = []
-        for rank, result in enumerate(scored, 1):
-            passage = self.snapshot.passages[result.index]
-            hits.append(
-                Hit(
-                    rank=rank,
-                    score=result.score,
-                    passage=passage,
-                    answer=find_answer(query_tokens, passage.text),
-                    highlights=tuple(term_highlights(terms, passage.text)),
+        if not scored:
+            return Response(query, (), True, message)
+        passages = [self.snapshot.passages[result.index] for result in scored]
+        if question_vector is None and mode != "bm25":
+            question_vector = self.retriever.embed_questions([query])[0]
+        reading = self.reader.read(
+            query,
+            [
+                PassageInput(
+                    p.text,
+                    r.score,
+                    r.dense,
+                    tuple(self.retriever.sentence_scores(question_vector, r.index).tolist())
+                    if question_vector is not None
+                    else (),
                 )
+                for p, r in zip(passages, scored)
+            ],
+        )
+        order = list(range(len(scored)))
+        if reading.best is not None and not reading.no_answer:
+            order.remove(reading.best)
+            order.insert(0, reading.best)  # the passage holding the best answer comes first
+        terms = self.tokenizer.query_terms(query)
+        hits = tuple(
+            Hit(
+                rank=rank,
+                score=scored[i].score,
+                passage=passages[i],
+                answer=None if reading.no_answer else reading.answers[i],
+                highlights=tuple(term_highlights(terms, passages[i].text)),
             )
-        return Response(query, tuple(hits), no_answer=not hits, message=message)
+            for rank, i in enumerate(order[:k], 1)
+        )
+        return Response(query, hits, no_answer=reading.no_answer, message=message)
+
+
+def _load_reader(name: str, tokenizer: Tokenizer) -> Reader:
+    if name == "rules":
+        return RuleReader(tokenizer)
+    from .neural import NeuralReader
+
+    return NeuralReader(name)

@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Settings
-from .embed import DEFAULT_MODEL, EmbedderError
+from .embed import DEFAULT_MODEL
 from .errors import QAError
 
 __all__ = ["main"]
@@ -27,7 +27,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.run(args)
-    except (QAError, EmbedderError, ValueError, OSError) as error:
+    except (QAError, ValueError, OSError) as error:
         return _fail(args, str(error))
     except KeyboardInterrupt:
         return 130
@@ -67,12 +67,26 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
     ask.add_argument("--top-k", type=int, default=5, help="how many passages to return (default: 5)")
     ask.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retriever (default: hybrid)")
+    ask.add_argument(
+        "--reader",
+        default="rules",
+        help="'rules' (offline default) or an extractive question-answering model's name or folder",
+    )
     ask.add_argument("--json", action="store_true", help="print the JSON contract")
     ask.set_defaults(run=_ask)
 
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-style (CMRC 2018) file")
     evaluate.add_argument("file", type=Path, help="SQuAD-style JSON file")
     evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
+    evaluate.add_argument(
+        "--unanswerable",
+        type=float,
+        default=0.0,
+        metavar="FRACTION",
+        help="leave this seeded random share of paragraphs out of the index, so their questions have no answer",
+    )
+    evaluate.add_argument("--seed", type=int, default=0, help="seed of the --unanswerable split (default: 0)")
+    evaluate.add_argument("--reader", default="rules", help="'rules' (default) or a question-answering model")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=_eval)
     return parser
@@ -111,7 +125,7 @@ def _ask(args: argparse.Namespace) -> int:
             return _fail(args, f"cannot read {args.questions}: {error}")
     else:
         questions = [args.question]
-    assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k))
+    assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k, reader=args.reader))
     for question in questions:
         response = assistant.ask(question, top_k=args.top_k, mode=args.mode)
         if args.json or args.questions is not None:
@@ -139,7 +153,14 @@ def _eval(args: argparse.Namespace) -> int:
     from .embed import load_embedder
     from .evaluate import evaluate
 
-    report = evaluate(args.file, Settings(model=args.model), embedder=load_embedder(args.model), show_progress=_show_progress())
+    report = evaluate(
+        args.file,
+        Settings(model=args.model, reader=args.reader),
+        embedder=load_embedder(args.model),
+        unanswerable=args.unanswerable,
+        seed=args.seed,
+        show_progress=_show_progress(),
+    )
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
         return 0
@@ -151,4 +172,9 @@ def _eval(args: argparse.Namespace) -> int:
         f"answer in sentence {report['answer_in_sentence']:.3f}, EM {report['answer_em']:.3f}, "
         f"F1 {report['answer_f1']:.3f}  ({report['seconds']:.1f} s)"
     )
+    if "no_answer_precision" in report:
+        print(
+            f"{report['unanswerable_questions']} questions without an answer in the index: "
+            f"no-answer precision {report['no_answer_precision']:.3f}, recall {report['no_answer_recall']:.3f}"
+        )
     return 0

@@ -26,6 +26,10 @@ class Settings:
     lexical_weight: float = 0.5
     # How many passages each retriever proposes before fusion re-scores the union.
     candidates: int = 100
+    # How many top passages the reader reads to find the answer, whatever top_k is.
+    read_passages: int = 5
+    # "rules" (offline default) or a question-answering model's hub name or local folder.
+    reader: str = "rules"
 
     def __post_init__(self) -> None:
         # Accept str paths from callers; a frozen dataclass needs object.__setattr__ for that.
@@ -37,5 +41,7 @@ class Settings:
             raise ValueError("need 0 < min_passage_chars < max_passage_chars")
         if not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError(f"lexical_weight must be within [0, 1], got {self.lexical_weight}")
+        if self.read_passages < 1:
+            raise ValueError(f"read_passages must be at least 1, got {self.read_passages}")
         if self.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {self.candidates}")

@@ -15,13 +15,15 @@ from typing import Protocol
 import numpy as np
 from tqdm.auto import tqdm
 
+from .errors import QAError
+
 __all__ = ["Embedder", "EmbedderError", "DEFAULT_MODEL", "load_embedder"]
 
 DEFAULT_MODEL = "use-multilingual"
 _BATCH = 64
 
 
-class EmbedderError(RuntimeError):
+class EmbedderError(QAError):
     """A model that cannot be loaded; the message says what to do instead."""
 
 

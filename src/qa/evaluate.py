@@ -3,17 +3,24 @@
 Each paragraph of the file becomes an article in a temporary index, cut into passages
 by the same chunker as the product. A retriever's ranking of passages is turned into a
 ranking of paragraphs (first passage of each paragraph counts), and the gold paragraph's
-rank gives recall@1, recall@5 and MRR@10. Answers are read from the hybrid top hit:
-`answer_in_sentence` is the share of questions whose answer sentence contains a gold
-answer; `answer_em` and `answer_f1` compare the answer text with the gold answers as
-CMRC 2018's official script does (punctuation and spaces removed, F1 over the longest
-common substring of characters, best over the gold answers).
+rank gives recall@1, recall@5 and MRR@10. Answers are read from the first hit of `ask`
+(retrieval, then the reader): `answer_in_sentence` is the share of questions whose answer
+sentence contains a gold answer; `answer_em` and `answer_f1` compare the answer text with
+the gold answers as CMRC 2018's official script does (punctuation and spaces removed, F1
+over the longest common substring of characters, best over the gold answers). A question
+answered "no answer" scores zero on all three.
+
+With `unanswerable` > 0, a seeded random share of the paragraphs is left out of the index:
+their questions have no answer in it. Retrieval and answer metrics are then computed over
+the answerable questions, and `no_answer_precision` / `no_answer_recall` say how well the
+system recognises the others.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import random
 import string
 import tempfile
 import time
@@ -33,7 +40,7 @@ from .search import Mode
 from .store import load_snapshot
 from .tokens import Tokenizer
 
-__all__ = ["Question", "load_squad", "evaluate", "answer_f1", "answer_em"]
+__all__ = ["Question", "load_squad", "withhold", "evaluate", "answer_f1", "answer_em"]
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
 _RANK_DEPTH = 10
@@ -75,20 +82,32 @@ def load_squad(path: Path) -> tuple[list[Article], list[Question]]:
     return articles, questions
 
 
+def withhold(articles: list[Article], fraction: float, *, seed: int) -> set[str]:
+    """Sources of a seeded random `fraction` of the articles, to leave out of the index."""
+    if not 0.0 <= fraction < 1.0:
+        raise QAError(f"the unanswerable fraction must be within [0, 1), got {fraction}")
+    count = round(len(articles) * fraction)
+    return {a.source for a in random.Random(seed).sample(articles, count)}
+
+
 def evaluate(
     path: Path,
     settings: Settings,
     *,
     embedder: Embedder,
     tokenizer: Tokenizer | None = None,
+    unanswerable: float = 0.0,
+    seed: int = 0,
     show_progress: bool = False,
 ) -> dict:
     started = time.perf_counter()
     tokenizer = tokenizer or Tokenizer()
     articles, questions = load_squad(path)
+    withheld = withhold(articles, unanswerable, seed=seed)
     with tempfile.TemporaryDirectory(prefix="qa-eval-") as scratch:
         settings = dataclasses.replace(settings, index_dir=Path(scratch))
-        build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer, show_progress=show_progress)
+        indexed = [a for a in articles if a.source not in withheld]
+        build_from_articles(indexed, settings, embedder=embedder, tokenizer=tokenizer, show_progress=show_progress)
         assistant = Assistant(settings, snapshot=load_snapshot(settings.index_dir), embedder=embedder, tokenizer=tokenizer)
         passages = assistant.snapshot.passages
         vectors = assistant.retriever.embed_questions([q.text for q in questions])
@@ -96,22 +115,28 @@ def evaluate(
 
         ranks: dict[Mode, list[int | None]] = {mode: [] for mode in MODES}
         in_sentence, exact, overlap = [], [], []
+        said_no_answer, truly_unanswerable = [], []
         for question, vector in tqdm(
             list(zip(questions, vectors)), desc="questions", unit="q", disable=not show_progress
         ):
+            response = assistant.ask(question.text, question_vector=vector)
+            said_no_answer.append(response.no_answer)
+            truly_unanswerable.append(question.source in withheld)
+            if question.source in withheld:
+                continue
             for mode in MODES:
                 results = assistant.retriever.search(question.text, k=depth, mode=mode, question_vector=vector)
                 ranks[mode].append(_gold_rank([passages[r.index].source for r in results], question.source))
-            response = assistant.ask(question.text, top_k=1, question_vector=vector)
-            answer = response.hits[0].answer if response.hits else None
+            hit = response.hits[0] if response.hits else None
+            answer = hit.answer if hit else None
             predicted = answer.text if answer else ""
-            sentence = response.hits[0].passage.text[answer.sentence.start : answer.sentence.end] if answer else ""
+            sentence = hit.passage.text[answer.sentence.start : answer.sentence.end] if answer else ""
             in_sentence.append(any(gold in sentence for gold in question.answers))
             exact.append(max((answer_em(predicted, gold) for gold in question.answers), default=0.0))
             overlap.append(max((answer_f1(predicted, gold) for gold in question.answers), default=0.0))
 
     retrievers = {mode: _retrieval_metrics(ranks[mode]) for mode in MODES}
-    return {
+    report = {
         "questions": len(questions),
         "paragraphs": len(articles),
         "passages": len(passages),
@@ -121,8 +146,22 @@ def evaluate(
         "answer_in_sentence": _mean(in_sentence),
         "answer_em": _mean(exact),
         "answer_f1": _mean(overlap),
-        "seconds": round(time.perf_counter() - started, 2),
+        "no_answer_rate": _mean(said_no_answer),
     }
+    if withheld:
+        hits = sum(s and t for s, t in zip(said_no_answer, truly_unanswerable))
+        report.update(
+            {
+                "unanswerable": unanswerable,
+                "seed": seed,
+                "answerable_questions": truly_unanswerable.count(False),
+                "unanswerable_questions": truly_unanswerable.count(True),
+                "no_answer_precision": round(hits / max(sum(said_no_answer), 1), 4),
+                "no_answer_recall": round(hits / max(sum(truly_unanswerable), 1), 4),
+            }
+        )
+    report["seconds"] = round(time.perf_counter() - started, 2)
+    return report
 
 
 def _gold_rank(sources: list[str], gold: str) -> int | None:

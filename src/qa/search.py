@@ -46,6 +46,10 @@ class Retriever:
     def embed_questions(self, questions: list[str]) -> np.ndarray:
         return self._embedder.encode(questions)
 
+    def sentence_scores(self, question_vector: np.ndarray, passage: int) -> np.ndarray:
+        """Cosine of the question with each sentence (clause) of a passage, as indexed."""
+        return self.snapshot.dense.sentence_scores(question_vector, passage)
+
     def search(
         self,
         question: str,

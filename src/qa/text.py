@@ -21,10 +21,13 @@ class Span(NamedTuple):
     end: int
 
 
-# A sentence ends at 。！？；!?; or an ellipsis, plus any closing quotes or brackets
-# that follow it (“……。” belongs to the sentence it closes).
+# A sentence ends at 。！？ or an ellipsis, plus any closing quotes or brackets that follow
+# it (“……。” belongs to the sentence it closes); a clause also ends at ；. ASCII !?; end
+# one only before Chinese text or the end of a line, so "Hey! Say! JUMP" stays whole.
 _CLOSERS = "”’」』》）)】\"'"
-_SENTENCE_END = re.compile(rf"(?:[。！？；!?;]+|…+|\.{{3,}})[{re.escape(_CLOSERS)}]*|\n+")
+_AFTER_ASCII = rf"(?=[{re.escape(_CLOSERS)}]*(?:$|\n|[\u4e00-\u9fff“‘「『（(]))"
+_SENTENCE_END = re.compile(rf"(?:[。！？]+|…+|\.{{3,}}|[!?]+{_AFTER_ASCII})[{re.escape(_CLOSERS)}]*|\n+")
+_CLAUSE_END = re.compile(rf"(?:[。！？；]+|…+|\.{{3,}}|[!?;]+{_AFTER_ASCII})[{re.escape(_CLOSERS)}]*|\n+")
 
 # What a complete paragraph may end with; anything else at the end of a line means
 # the sentence continues on the next line (a print-extraction page break).
@@ -56,14 +59,15 @@ def ends_sentence(paragraph: str) -> bool:
     return bool(stripped) and stripped[-1] in _PARAGRAPH_FINAL
 
 
-def sentence_spans(text: str) -> list[Span]:
-    """Spans of the sentences in `text`, trimmed of surrounding whitespace.
+def sentence_spans(text: str, *, clauses: bool = True) -> list[Span]:
+    """Spans of the sentences in `text` (with `clauses`, ；-separated clauses count as
+    sentences), trimmed of surrounding whitespace.
 
     Together they cover every non-whitespace character of `text` exactly once.
     """
     spans: list[Span] = []
     start = 0
-    for match in _SENTENCE_END.finditer(text):
+    for match in (_CLAUSE_END if clauses else _SENTENCE_END).finditer(text):
         _append_trimmed(spans, text, start, match.end())
         start = match.end()
     _append_trimmed(spans, text, start, len(text))

@@ -14,6 +14,7 @@ import re
 from threading import Lock
 
 import jieba
+import jieba.posseg
 
 from .text import fold, is_cjk
 
@@ -43,6 +44,7 @@ class Tokenizer:
     def __init__(self) -> None:
         logging.getLogger("jieba").setLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
+        self._tagger = jieba.posseg.POSTokenizer(self._jieba)
         self._lock = Lock()
 
     def warm_up(self) -> None:
@@ -54,6 +56,17 @@ class Tokenizer:
         """jieba search-mode words of folded text, punctuation and spaces dropped."""
         self.warm_up()
         return [w for w in self._jieba.cut_for_search(fold(text)) if _WORDLIKE.search(w) and not w.isspace()]
+
+    def tag(self, text: str) -> list[tuple[str, str, int, int]]:
+        """(word, part-of-speech flag, start, end) for every word of `text`, in order."""
+        self.warm_up()
+        tagged = []
+        position = 0
+        for pair in self._tagger.cut(fold(text)):
+            end = position + len(pair.word)
+            tagged.append((text[position:end], pair.flag, position, end))
+            position = end
+        return tagged
 
     def document_tokens(self, text: str) -> list[str]:
         return self.words(text) + _char_ngrams(fold(text))

@@ -1,0 +1,136 @@
+"""Spans of a sentence that could answer a question: figures, dates, names and terms.
+
+- quantities: Arabic or Chinese numerals with scale words (万, 亿) and units
+  (“500余场”, “583.79亿元”, “2万PFlops”, “约8000亩”, “两千万”);
+- dates and times: “2025年6月30日”, “6月30日”, “1992年”, “二十世纪初”, “1980年代”,
+  “早上六点”, “今天”, “去年”;
+- quoted names: “…”, 《…》, 「…」;
+- named entities from jieba's part-of-speech tags: people (nr), places (ns),
+  organisations (nt and names ending in 公司, 大学, 委员会 …), other proper nouns (nz).
+
+Positions are in the text given.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from .question import AnswerType
+from .tokens import Tokenizer
+
+__all__ = ["Candidate", "extract_candidates", "QUANTITY", "DATE"]
+
+_DIGITS = r"\d+(?:[.,，]\d+)*(?:\.\d+)?"
+_HANZI_NUMBER = r"[零〇一二两三四五六七八九十百千]+"
+_SCALE = r"(?:万亿|千亿|百亿|十亿|亿|千万|百万|十万|万|千|百)"
+_UNITS = sorted(
+    """
+    平方公里 平方千米 平方米 立方米 公里 千米 公分 厘米 毫米 英里 海里 米 公顷 亩 公斤 千克 克 吨 升
+    亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角
+    人次 万人 人 名 位 个 家 项 列 趟 班 条 场 所 座 种 件 部 本 辆 架 艘 台 户 栋 幢 层 篇 首 集 届 期 批 次 倍 岁 周岁
+    个月 年 月 周 星期 天 日 小时 分钟 秒 度 摄氏度 % ％ 成 分 票 枚 颗 只 头 匹 株 棵 册 卷 章 字 页 球 杆 码 英尺 英寸
+    pflops tflops gb tb mb kb km kg cm mm m g
+    """.split(),
+    key=len,
+    reverse=True,
+)
+_UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
+_APPROX = r"[余多]?"
+
+QUANTITY = re.compile(
+    rf"(?:{_DIGITS}{_APPROX}{_SCALE}?{_APPROX}{_UNIT}?|{_HANZI_NUMBER}{_APPROX}(?:{_SCALE}{_APPROX}{_UNIT}?|{_UNIT}))",
+    re.IGNORECASE,
+)
+DATE = re.compile(
+    r"(?:公元前?)?(?:\d{3,4}|[零〇一二三四五六七八九]{4})年(?:\d{1,2}月(?:\d{1,2}[日号])?)?(?:[初末底]|代)?"
+    r"|\d{1,2}月\d{1,2}[日号]"
+    r"|\d{1,2}月(?:[上中下]旬|初|底)?"
+    r"|(?:\d{1,2}|[一二三四五六七八九十]{1,3})世纪(?:\d0年代|[初中末]叶?|[上下]半叶)?"
+    r"|\d{1,2}0年代"
+    r"|(?:早上|上午|中午|下午|傍晚|晚上|凌晨|夜里)?(?:\d{1,2}|[一二三四五六七八九十]{1,3})[点时](?:半|\d{1,2}分|[一二三四五六七八九十]{1,3}分)?"
+    r"|(?:今天|昨天|明天|前天|后天|今年|去年|明年|前年|本月|上月|下月|当天|当年|同年|今晨|昨晚|本周|上周|下周)"
+)
+# Quoted names, not quoted speech: no sentence punctuation inside.
+_QUOTED = re.compile(r"“[^”\n，。！？；：,!?]{1,30}”|《[^》\n]{1,40}》|「[^」\n，。！？；：]{1,30}」|『[^』\n，。！？；：]{1,30}』")
+_ORGANIZATION_SUFFIX = re.compile(
+    r"(?:公司|集团|大学|学院|学校|中学|小学|银行|协会|学会|委员会|研究院|研究所|实验室|中心|医院|政府|联盟|总会|基金会|"
+    r"管委会|办公室|科技园|产业园|园区|法院|检察院|博物馆|图书馆|出版社|电视台|报社|俱乐部|球队|乐团|剧院|组织|部|局|厅|署|处)$"
+)
+# Part-of-speech flags of words that can stand in an organisation's name.
+_NOUNISH = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|vn|an)$")
+_TAGS = {"nr": "person", "nrfg": "person", "nrt": "person", "ns": "place", "nt": "organization", "nz": "name"}
+
+
+@dataclass(frozen=True)
+class Candidate:
+    start: int
+    end: int
+    kind: str  # "quantity" | "date" | "person" | "place" | "organization" | "name" | "quoted"
+
+    def matches(self, answer_type: AnswerType) -> bool:
+        return self.kind in _FITS.get(answer_type, ())
+
+
+_FITS: dict[AnswerType, tuple[str, ...]] = {
+    AnswerType.QUANTITY: ("quantity",),
+    AnswerType.DATE: ("date",),
+    AnswerType.PERSON: ("person",),
+    AnswerType.PLACE: ("place", "organization"),
+    AnswerType.ORGANIZATION: ("organization", "name", "place"),
+    AnswerType.THING: ("quoted", "name", "organization", "person", "place"),
+}
+
+
+def extract_candidates(text: str, tokenizer: Tokenizer) -> list[Candidate]:
+    """Candidate answer spans of `text`, in text order.
+
+    On overlap, quoted names win over dates, dates over figures, figures over entities.
+    """
+    found: list[Candidate] = []
+    taken = [False] * len(text)
+
+    def add(start: int, end: int, kind: str) -> None:
+        if end > start and not any(taken[start:end]):
+            found.append(Candidate(start, end, kind))
+            taken[start:end] = [True] * (end - start)
+
+    for match in _QUOTED.finditer(text):
+        add(match.start(), match.end(), "quoted")
+    for match in DATE.finditer(text):
+        add(match.start(), match.end(), "date")
+    for match in QUANTITY.finditer(text):
+        add(match.start(), match.end(), "quantity")
+    for start, end, kind in _entities(text, tokenizer):
+        add(start, end, kind)
+    return sorted(found, key=lambda c: c.start)
+
+
+def _entities(text: str, tokenizer: Tokenizer) -> list[tuple[int, int, str]]:
+    """Runs of words with the same entity tag, and organisation names: a word ending in an
+    organisation suffix (公司, 大学 …) with the nouns and names right before it."""
+    tagged = tokenizer.tag(text)
+    spans: list[tuple[int, int, str]] = []
+    run: list[tuple[int, int, str]] = []  # (start, end, kind) of the current run
+    for index, (word, flag, start, end) in enumerate(tagged):
+        kind = _TAGS.get(flag)
+        if flag.startswith("n") and _ORGANIZATION_SUFFIX.search(word):
+            first = index
+            while first > 0 and _NOUNISH.match(tagged[first - 1][1]) and tagged[first - 1][0].strip():
+                first -= 1
+            run = [r for r in run if r[1] <= tagged[first][2]]
+            if run:
+                spans.append((run[0][0], run[-1][1], run[-1][2]))
+            spans = [sp for sp in spans if sp[1] <= tagged[first][2]]
+            spans.append((tagged[first][2], end, "organization"))
+            run = []
+            continue
+        if kind and run and run[-1][2] == kind and run[-1][1] == start:
+            run.append((start, end, kind))
+            continue
+        if run:
+            spans.append((run[0][0], run[-1][1], run[-1][2]))
+        run = [(start, end, kind)] if kind else []
+    if run:
+        spans.append((run[0][0], run[-1][1], run[-1][2]))
+    return spans
