@@ -73,10 +73,11 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("index"))
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model used when the index is (re)built")
+    parser.add_argument("--reader", default="rules", help="'rules' (default) or a question-answering model's name or folder")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
+    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model, reader=args.reader)
     try:
         summary = build_index(settings, show_progress=True)
         log.info("index: %d articles, %d passages%s", summary.articles, summary.passages,

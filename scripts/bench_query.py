@@ -4,8 +4,11 @@
 
 Builds a temporary index of the corpus, then asks the question sets in tests/data
 (everyday questions and paraphrases over the seed article) `--repeats` times, warm.
-Reports, per retriever and for the full `ask` (retrieval + answer sentence + highlights):
-median and p95 milliseconds per question, and recall@1 (the top passage holds the answer).
+Reports, per retriever and for the full `ask` (retrieval + reader + highlights): median
+and p95 milliseconds per question; recall@1 (the top passage holds the answer) per
+retriever and for `ask`'s first hit (the reader may move the passage holding its answer
+first); how often `ask` said "no answer"; and how many figure, date and name questions got
+exactly the expected span.
 Timings are noisy on a shared machine: compare numbers from one run.
 """
 
@@ -74,6 +77,14 @@ def main() -> None:
                 mode: round(float(np.mean([_top_holds_answer(assistant, q, mode) for q in qs])), 3)
                 for mode in ("bm25", "dense", "hybrid")
             }
+            responses = [assistant.ask(q["question"]) for q in qs]
+            report["recall@1"][name]["ask"] = round(
+                float(np.mean([bool(r.hits) and q["answer"] in r.hits[0].passage.text for q, r in zip(qs, responses)])), 3
+            )
+            report["recall@1"][name]["no_answer"] = sum(r.no_answer for r in responses)
+            typed = [(q, r) for q, r in zip(qs, responses) if "span" in q]
+            if typed:
+                report["recall@1"][name]["exact_span"] = f"{sum(_exact(q, r) for q, r in typed)}/{len(typed)}"
             report["recall@1"][name]["questions"] = len(qs)
 
     if args.json:
@@ -84,9 +95,15 @@ def main() -> None:
     print("| query | median ms | p95 ms |\n|---|---|---|")
     for mode, t in report["latency_ms"].items():
         print(f"| {mode} | {t['median']} | {t['p95']} |")
-    print("\n| question set | questions | bm25 R@1 | dense R@1 | hybrid R@1 |\n|---|---|---|---|---|")
+    print(
+        "\n| question set | questions | bm25 R@1 | dense R@1 | hybrid R@1 | ask R@1 | said no answer | exact span |"
+        "\n|---|---|---|---|---|---|---|---|"
+    )
     for name, r in report["recall@1"].items():
-        print(f"| {name} | {r['questions']} | {r['bm25']} | {r['dense']} | {r['hybrid']} |")
+        print(
+            f"| {name} | {r['questions']} | {r['bm25']} | {r['dense']} | {r['hybrid']} | {r['ask']} "
+            f"| {r['no_answer']} | {r.get('exact_span', '–')} |"
+        )
 
 
 def _time(call, questions, repeats) -> dict:
@@ -97,6 +114,11 @@ def _time(call, questions, repeats) -> dict:
             call(q["question"])
             samples.append((time.perf_counter() - started) * 1000)
     return {"median": round(statistics.median(samples), 2), "p95": round(float(np.percentile(samples, 95)), 2)}
+
+
+def _exact(question: dict, response) -> bool:
+    answer = None if response.no_answer or not response.hits else response.hits[0].answer
+    return answer is not None and answer.text == question["span"]
 
 
 def _top_holds_answer(assistant: Assistant, question: dict, mode: str) -> bool:

@@ -29,7 +29,14 @@ from qa.build import build_from_articles
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import load_squad, withhold
-from qa.reader import ANSWERABLE_FEATURES, SENTENCE_FEATURES, PassageInput, ReaderModel, RuleReader
+from qa.reader import (
+    ANSWERABLE_FEATURES,
+    SENTENCE_FEATURES,
+    PassageInput,
+    ReaderModel,
+    RuleReader,
+    best_sentence_row,
+)
 from qa.search import Retriever
 from qa.store import load_snapshot
 from qa.tokens import Tokenizer
@@ -107,7 +114,7 @@ def main() -> None:
         def collect_answerable(number, question, passages, withheld=withheld):
             refs, features, candidates = reader.sentence_features(question.text, passages)
             scores = features @ sentence_weights
-            top = int(np.argmax(scores))
+            top = best_sentence_row(features, scores)
             a_rows.append(reader.answerable_features(question.text, passages, features, scores, top, refs, candidates))
             a_labels.append(question.source not in withheld)
             a_groups.append(question.source)

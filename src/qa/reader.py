@@ -34,7 +34,7 @@ from .question import AnswerType, Question, analyse_question
 from .text import Span, fold, sentence_spans
 from .tokens import QUESTION_WORDS, Tokenizer
 
-__all__ = ["Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
+__all__ = ["best_sentence_row", "Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
 
 # Words that link a question's subject to what it asks, too common to locate anything.
 _FUNCTION_WORDS = frozenset("的 是 为 了 在 有 被 把 对 和 与 及 又 也 都 称 叫 之 其 所 于 以 由 从 到 向 给 让 将 要 会 能".split())
@@ -158,7 +158,7 @@ class RuleReader:
         for row, ref in enumerate(refs):
             if ref.passage not in best_of or scores[row] > scores[best_of[ref.passage]]:
                 best_of[ref.passage] = row
-        top_row = int(np.argmax(scores))
+        top_row = best_sentence_row(features, scores)
         answerable = self.answerable(question, passages, refs, features, scores, top_row, candidates)
         no_answer = answerable < self.model.answerable_threshold
 
@@ -335,6 +335,12 @@ class RuleReader:
 
 
 # -- helpers -----------------------------------------------------------------------------
+
+
+def best_sentence_row(features: np.ndarray, scores: np.ndarray) -> int:
+    """The highest-scoring sentence among those sharing something with the question."""
+    covered = features[:, SENTENCE_FEATURES.index("coverage")] > 0
+    return int(np.argmax(np.where(covered, scores, -np.inf))) if covered.any() else int(np.argmax(scores))
 
 
 def _token_weights(query_tokens: list[str]) -> dict[str, float]:

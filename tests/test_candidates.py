@@ -1,0 +1,68 @@
+import pytest
+
+from qa.candidates import extract_candidates
+
+
+def spans(text, tokenizer, kind=None):
+    return [text[c.start : c.end] for c in extract_candidates(text, tokenizer) if kind in (None, c.kind)]
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("坐上京津城际22分钟就能到北京南站", ["22分钟"]),
+        ("总投资583.79亿元", ["583.79亿元"]),
+        ("共举办文旅融合活动500余场", ["500余场"]),
+        ("配套企业超260家", ["260家"]),
+        ("可支撑算力达2万PFlops", ["2万PFlops"]),
+        ("规划总面积约8000亩", ["8000亩"]),
+        ("核心承载区3.42平方公里", ["3.42平方公里"]),
+        ("同比增长10.5%", ["10.5%"]),
+        ("吸引游客突破3000万人次", ["3000万人次"]),
+        ("投资两千万元建设", ["两千万元"]),
+        ("推出3条主题旅游线路", ["3条"]),
+        ("停靠车次增至最高70列", ["70列"]),
+    ],
+)
+def test_quantities_with_units_scales_and_chinese_numerals(tokenizer, text, expected):
+    assert spans(text, tokenizer, "quantity") == expected
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("2025年6月30日，服务厅正式投入运营", ["2025年6月30日"]),
+        ("这家2013年落户武清的企业", ["2013年"]),
+        ("11月17日，大赛启幕", ["11月17日"]),
+        ("二十世纪初期写成", ["二十世纪初"]),
+        ("1980年代的作品", ["1980年代"]),
+        ("每天早上六点开门", ["早上六点"]),
+        ("新城际铁路今天开通", ["今天"]),
+    ],
+)
+def test_dates_and_times(tokenizer, text, expected):
+    assert spans(text, tokenizer, "date") == expected
+
+
+def test_quoted_names_win_over_the_figures_inside_them(tokenizer):
+    text = "获得“2025中国合成生物制造TOP101”奖项，出版《越南亡国史》"
+    assert spans(text, tokenizer, "quoted") == ["“2025中国合成生物制造TOP101”", "《越南亡国史》"]
+    assert spans(text, tokenizer, "quantity") == []
+
+
+def test_quoted_speech_is_not_a_name(tokenizer):
+    assert spans("他说：“坐上城际，22分钟就能到！”", tokenizer, "quoted") == []
+
+
+def test_people_and_organisations(tokenizer):
+    text = "京津产业新城管委会主任郎聪表示，安擎计算机信息股份有限公司产值增长，中国农业大学签约落地"
+    assert "郎聪" in spans(text, tokenizer, "person")
+    organisations = spans(text, tokenizer, "organization")
+    assert "安擎计算机信息股份有限公司" in organisations and "中国农业大学" in organisations
+
+
+def test_candidates_are_in_text_order_and_do_not_overlap(tokenizer):
+    text = "2025年，这里已落地项目200余个，总投资31.2亿元，郎聪表示。"
+    found = extract_candidates(text, tokenizer)
+    assert [c.start for c in found] == sorted(c.start for c in found)
+    assert all(a.end <= b.start for a, b in zip(found, found[1:]))
