@@ -51,3 +51,9 @@ def test_marks_are_balanced():
     answer = Answer("戊己庚辛。", 5, 10, 0.5, Span(5, 10))
     html = render_passage(hit(text, answer, [Highlight(3, 7)]))
     assert len(re.findall("<mark", html)) == len(re.findall("</mark>", html))
+
+
+def test_unlikely_answers_are_not_marked():
+    answer = Answer("内容。", 0, 3, 0.01, Span(0, 3))
+    html = render_response(Response("q", (hit("内容。", answer),), False))
+    assert "mark class=\"answer\"" not in html and "相关段落" in html

@@ -13,6 +13,8 @@ from .assistant import Hit, Response
 __all__ = ["render_response", "render_passage", "confidence_words"]
 
 NO_ANSWER_NOTICE = "资料中没有找到这个问题的答案。"
+# Below this, a passage's answer is too unlikely to mark; the card is shown as related reading.
+MIN_MARKED_CONFIDENCE = 0.05
 
 
 def confidence_words(confidence: float) -> str:
@@ -35,6 +37,8 @@ def render_response(response: Response) -> str:
 
 def _render_hit(hit: Hit) -> str:
     place = " › ".join(escape(part) for part in (hit.passage.article, *hit.passage.headings))
+    if hit.answer and hit.answer.confidence < MIN_MARKED_CONFIDENCE:
+        hit = Hit(hit.rank, hit.score, hit.passage, None, hit.highlights)
     if hit.answer:
         confidence = (
             f'<span class="qa-confidence">{confidence_words(hit.answer.confidence)}'
