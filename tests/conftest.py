@@ -64,6 +64,19 @@ def use_embedder():
     return load_embedder()
 
 
+@pytest.fixture(scope="session")
+def seed_assistant(tmp_path_factory, use_embedder, tokenizer):
+    """An assistant over an index of the seed article, built once with the default model."""
+    from qa.assistant import Assistant
+    from qa.build import build_index
+
+    corpus = tmp_path_factory.mktemp("seed-corpus")
+    shutil.copy(SEED, corpus / SEED.name)
+    settings = Settings(index_dir=tmp_path_factory.mktemp("seed-index"), corpus_dir=corpus)
+    build_index(settings, embedder=use_embedder, tokenizer=tokenizer)
+    return Assistant(settings, embedder=use_embedder, tokenizer=tokenizer)
+
+
 @pytest.fixture
 def seed_corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"

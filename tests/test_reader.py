@@ -4,12 +4,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from qa.assistant import Assistant
-from qa.build import build_index
-from qa.config import Settings
 from qa.reader import ANSWERABLE_FEATURES, SENTENCE_FEATURES, PassageInput, ReaderModel, RuleReader
 
-from .conftest import DATA, SEED
+from .conftest import DATA
 
 PASSAGES = [
     PassageInput("新城际铁路今天开通。从新城站到中心站只要18分钟。车站每天停靠列车40列。", 0.9, 0.5),
@@ -72,15 +69,6 @@ def test_answers_always_lie_inside_their_passage_and_sentence(reader, question):
         assert 0 <= answer.sentence.start <= answer.start < answer.end <= answer.sentence.end <= len(passage.text)
         assert passage.text[answer.start : answer.end] == answer.text
         assert 0.0 <= answer.confidence <= 1.0
-
-
-@pytest.fixture(scope="module")
-def seed_assistant(tmp_path_factory, use_embedder, tokenizer):
-    corpus = tmp_path_factory.mktemp("corpus")
-    (corpus / SEED.name).write_bytes(SEED.read_bytes())
-    settings = Settings(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=corpus)
-    build_index(settings, embedder=use_embedder, tokenizer=tokenizer)
-    return Assistant(settings, embedder=use_embedder, tokenizer=tokenizer)
 
 
 def test_seed_figures_dates_and_names_come_back_as_exact_spans(seed_assistant):

@@ -4,22 +4,7 @@ import json
 
 import pytest
 
-from qa.assistant import Assistant
-from qa.build import build_index
-from qa.config import Settings
-
 from .conftest import DATA
-
-
-@pytest.fixture(scope="module")
-def assistant(tmp_path_factory, use_embedder, tokenizer):
-    from .conftest import SEED
-
-    corpus = tmp_path_factory.mktemp("corpus")
-    (corpus / SEED.name).write_bytes(SEED.read_bytes())
-    settings = Settings(index_dir=tmp_path_factory.mktemp("index"), corpus_dir=corpus)
-    build_index(settings, embedder=use_embedder, tokenizer=tokenizer)
-    return Assistant(settings, embedder=use_embedder, tokenizer=tokenizer)
 
 
 def load(name):
@@ -30,22 +15,22 @@ def load(name):
     "question, answer",
     [("从武清坐城际到北京南站要多久？", "22分钟"), ("V1汽车世界以什么为核心？", "国际级别赛道")],
 )
-def test_named_questions_rank_the_answer_passage_first(assistant, question, answer):
-    top = assistant.ask(question).hits[0]
+def test_named_questions_rank_the_answer_passage_first(seed_assistant, question, answer):
+    top = seed_assistant.ask(question).hits[0]
     assert answer in top.passage.text
     assert answer in top.answer.text  # the highlighted sentence holds it
 
 
-def test_most_everyday_questions_rank_the_answer_passage_first(assistant):
+def test_most_everyday_questions_rank_the_answer_passage_first(seed_assistant):
     questions = load("seed_questions.jsonl")
-    first = [q for q in questions if q["answer"] in assistant.ask(q["question"]).hits[0].passage.text]
+    first = [q for q in questions if q["answer"] in seed_assistant.ask(q["question"]).hits[0].passage.text]
     # 29 of 30 measured (README); one slip is tolerated, two are a regression
     assert len(first) >= len(questions) - 2
 
 
-def test_answer_offsets_match_the_passage_text(assistant):
+def test_answer_offsets_match_the_passage_text(seed_assistant):
     for q in load("seed_questions.jsonl"):
-        for hit in assistant.ask(q["question"]).hits:
+        for hit in seed_assistant.ask(q["question"]).hits:
             if hit.answer:
                 assert hit.passage.text[hit.answer.start : hit.answer.end] == hit.answer.text
             for h in hit.highlights:
