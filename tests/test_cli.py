@@ -6,7 +6,9 @@ import pytest
 
 from qa.cli import main
 
-INDEX_KEYS = {"articles", "passages", "embedded", "seconds", "up_to_date", "warnings"}
+INDEX_KEYS = {
+    "articles", "passages", "added", "updated", "removed", "unchanged", "embedded", "seconds", "up_to_date", "rebuilt", "warnings",
+}
 HIT_KEYS = {"rank", "score", "passage_id", "article", "headings", "source", "text", "answer", "highlights"}
 
 

@@ -80,14 +80,14 @@ def test_windows_line_endings_and_byte_order_mark(tmp_path: Path):
 
 def test_corpus_skips_what_it_cannot_read_and_says_why(tmp_path: Path):
     (tmp_path / "good.md").write_text("# 好\n\n内容。", encoding="utf-8")
-    (tmp_path / "gbk.txt").write_bytes("中文内容。".encode("gbk"))
+    (tmp_path / "garbled.txt").write_bytes(bytes(range(128, 256)) * 8)
     (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8")
     (tmp_path / "empty.md").write_text("# 只有标题\n", encoding="utf-8")
     (tmp_path / ".hidden.md").write_text("隐藏。", encoding="utf-8")
     articles, warnings = read_corpus(tmp_path)
     assert [a.source for a in articles] == ["good.md"]
     assert len(warnings) == 3
-    assert any("gbk.txt" in w and "UTF-8" in w for w in warnings)
+    assert any("garbled.txt" in w and "encoding" in w for w in warnings)
     assert any("photo.jpg" in w and "unsupported" in w for w in warnings)
     assert any("empty.md" in w and "no text" in w for w in warnings)
 

@@ -4,7 +4,7 @@ import pytest
 
 from qa.build import build_index
 from qa.errors import IndexCorruptError, IndexMissingError
-from qa.store import load_snapshot, read_manifest
+from qa.store import FORMAT_VERSION, load_snapshot, read_manifest
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def test_round_trip_keeps_passages_vectors_and_bm25_aligned(built):
 
 def test_manifest_says_who_wrote_the_index(built):
     manifest = read_manifest(built.index_dir)
-    assert manifest["format_version"] == 1
+    assert manifest["format_version"] == FORMAT_VERSION
     assert manifest["model"] == {"name": "test-hashing", "dimension": 64}
     assert manifest["counts"] == {"articles": 2, "passages": 4}
     assert {s["path"] for s in manifest["sources"]} == {"rail.md", "park.md"}

@@ -1,8 +1,17 @@
-"""Ask a question of the index: retrieve, locate the answer, and shape the JSON contract."""
+"""Ask a question of the index: retrieve, locate the answer, and shape the JSON contract.
+
+An `Assistant` follows the index: before each question it checks which snapshot is
+current (one small file read) and switches to a new one when a build has finished. A
+question keeps the snapshot it started with to the end, so none is answered half from
+the old index and half from the new. A new snapshot that cannot be loaded is reported and
+the old one keeps serving.
+"""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from threading import Lock
 
 import numpy as np
 
@@ -12,10 +21,13 @@ from .config import Settings
 from .embed import Embedder, load_embedder
 from .reader import PassageInput, Reader, RuleReader
 from .search import Mode, Retriever
-from .store import Snapshot, load_snapshot
+from .errors import QAError
+from .store import Snapshot, current_name, load_snapshot
 from .tokens import Tokenizer
 
 __all__ = ["Hit", "Response", "Assistant"]
+
+log = logging.getLogger(__name__)
 
 MAX_QUESTION_CHARS = 500
 
@@ -27,9 +39,11 @@ class Hit:
     passage: Passage
     answer: Answer | None
     highlights: tuple[Highlight, ...]
+    date: str | None = None
+    url: str | None = None
 
     def to_json(self) -> dict:
-        return {
+        data = {
             "rank": self.rank,
             "score": round(self.score, 4),
             "passage_id": self.passage.id,
@@ -40,6 +54,11 @@ class Hit:
             "answer": self.answer.to_json() if self.answer else None,
             "highlights": [h.to_json() for h in self.highlights],
         }
+        if self.date:
+            data["date"] = self.date
+        if self.url:
+            data["url"] = self.url
+        return data
 
 
 @dataclass(frozen=True)
@@ -56,8 +75,17 @@ class Response:
         return data
 
 
+@dataclass(frozen=True)
+class _Serving:
+    """A snapshot and what answers from it."""
+
+    snapshot: Snapshot
+    retriever: Retriever
+    sources: dict[str, dict]  # article metadata by source path
+
+
 class Assistant:
-    """Answers questions from one index snapshot; models are loaded once."""
+    """Answers questions from the current index snapshot; models are loaded once."""
 
     def __init__(
         self,
@@ -69,12 +97,45 @@ class Assistant:
         reader: Reader | None = None,
     ) -> None:
         self.settings = settings
-        self.snapshot = snapshot or load_snapshot(settings.index_dir)
         self.tokenizer = tokenizer or Tokenizer()
         self.tokenizer.warm_up()
-        embedder = embedder or load_embedder(self.snapshot.manifest["model"]["name"])
-        self.retriever = Retriever(self.snapshot, embedder=embedder, tokenizer=self.tokenizer, settings=settings)
         self.reader = reader or _load_reader(settings.reader, self.tokenizer)
+        self._follow = snapshot is None  # a snapshot given explicitly is kept
+        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
+        self._switch = Lock()
+        self._serving = self._serve(snapshot or load_snapshot(settings.index_dir))
+
+    @property
+    def snapshot(self) -> Snapshot:
+        return self._current().snapshot
+
+    @property
+    def retriever(self) -> Retriever:
+        return self._current().retriever
+
+    def _serve(self, snapshot: Snapshot) -> _Serving:
+        name = snapshot.manifest["model"]["name"]
+        if name not in self._embedders:
+            self._embedders[name] = load_embedder(name)
+        retriever = Retriever(snapshot, embedder=self._embedders[name], tokenizer=self.tokenizer, settings=self.settings)
+        return _Serving(snapshot, retriever, {s["path"]: s for s in snapshot.manifest.get("sources", [])})
+
+    def _current(self) -> _Serving:
+        """The serving snapshot, switched to the current one if a build has finished."""
+        serving = self._serving
+        if not self._follow:
+            return serving
+        name = current_name(self.settings.index_dir)
+        if name is None or name == serving.snapshot.name:
+            return serving
+        with self._switch:
+            if self._serving.snapshot.name != name:
+                try:
+                    self._serving = self._serve(load_snapshot(self.settings.index_dir))
+                    log.info("now serving index snapshot %s", self._serving.snapshot.name)
+                except QAError as error:
+                    log.warning("keeping snapshot %s: %s", self._serving.snapshot.name, error)
+            return self._serving
 
     def ask(
         self,
@@ -93,8 +154,9 @@ class Assistant:
         if not query_tokens:
             return Response(query, (), True, "请输入一个具体的问题，例如：从武清坐城际到北京南站要多久？")
 
+        serving = self._current()  # this question's snapshot, start to finish
         k = top_k or self.settings.top_k
-        scored = self.retriever.search(
+        scored = serving.retriever.search(
             query,
             k=max(k, self.settings.read_passages),
             mode=mode,
@@ -103,9 +165,9 @@ class Assistant:
         )
         if not scored:
             return Response(query, (), True, message)
-        passages = [self.snapshot.passages[result.index] for result in scored]
+        passages = [serving.snapshot.passages[result.index] for result in scored]
         if question_vector is None and mode != "bm25":
-            question_vector = self.retriever.embed_questions([query])[0]
+            question_vector = serving.retriever.embed_questions([query])[0]
         reading = self.reader.read(
             query,
             [
@@ -113,7 +175,7 @@ class Assistant:
                     p.text,
                     r.score,
                     r.dense,
-                    tuple(self.retriever.sentence_scores(question_vector, r.index).tolist())
+                    tuple(serving.retriever.sentence_scores(question_vector, r.index).tolist())
                     if question_vector is not None
                     else (),
                 )
@@ -132,6 +194,8 @@ class Assistant:
                 passage=passages[i],
                 answer=None if reading.no_answer else reading.answers[i],
                 highlights=tuple(term_highlights(terms, passages[i].text)),
+                date=serving.sources.get(passages[i].source, {}).get("date"),
+                url=serving.sources.get(passages[i].source, {}).get("url"),
             )
             for rank, i in enumerate(order[:k], 1)
         )

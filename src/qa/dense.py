@@ -76,11 +76,15 @@ class DenseIndex:
             out[i] = float((self._index.reconstruct_n(int(start), int(end - start)) @ query).max())
         return out
 
-    def sentence_scores(self, query: np.ndarray, passage: int) -> np.ndarray:
-        """Cosine of each of a passage's sentence vectors with the query, in sentence order."""
+    def vectors_of(self, passage: int) -> np.ndarray:
+        """A passage's sentence vectors, in sentence order."""
         start = int(np.searchsorted(self._owners, passage, side="left"))
         end = int(np.searchsorted(self._owners, passage, side="right"))
-        return self._index.reconstruct_n(start, end - start) @ _as_row(query)[0]
+        return self._index.reconstruct_n(start, end - start)
+
+    def sentence_scores(self, query: np.ndarray, passage: int) -> np.ndarray:
+        """Cosine of each of a passage's sentence vectors with the query, in sentence order."""
+        return self.vectors_of(passage) @ _as_row(query)[0]
 
     def save(self, index_path: Path, owners_path: Path) -> None:
         faiss.write_index(self._index, str(index_path))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["QAError", "IndexMissingError", "IndexCorruptError"]
+__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError"]
 
 
 class QAError(Exception):
@@ -15,3 +15,11 @@ class IndexMissingError(QAError):
 
 class IndexCorruptError(QAError):
     """An index file is missing, truncated or disagrees with the manifest."""
+
+
+class IngestError(QAError):
+    """A corpus file that cannot be read as an article; the message says why."""
+
+
+class IndexBusyError(QAError):
+    """Another process is writing the index."""

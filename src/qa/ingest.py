@@ -1,7 +1,8 @@
 """Read news articles from the corpus folder and repair print-extraction damage.
 
-An article file is markdown-like text: `#` lines are headings, other non-blank lines are
-paragraphs. Text extracted from printed pages carries scars that are repaired here:
+`formats` turns each file (text in any common encoding, HTML, Word, PDF) into
+markdown-like text: `#` lines are headings, other non-blank lines are paragraphs. Text
+extracted from printed pages carries scars that are repaired here:
 
 - a sentence broken across a page or column break arrives as two lines; a line that does
   not end where a sentence can end is joined with the next line of the same section;
@@ -20,23 +21,17 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .text import ends_sentence, fold
+from .errors import IngestError
+from .formats import SUPPORTED_SUFFIXES, read_document
+from .text import ends_sentence, fold, is_byline
 
-__all__ = ["Article", "Paragraph", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus"]
+__all__ = ["Article", "Paragraph", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files"]
 
 log = logging.getLogger(__name__)
 
-SUPPORTED_SUFFIXES = (".md", ".txt")
-
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-_BYLINE = re.compile(r"^(?:本报)?(?:通讯员|记者|作者|撰稿|撰文|文/|文／)[\s：:／/]*\S")
-_BYLINE_MAX_CHARS = 60
 # Fragments shorter than this are too common to call duplicates ("未来已来。").
 _DUPLICATE_MIN_CHARS = 12
-
-
-class IngestError(ValueError):
-    """A corpus file that cannot be read as an article."""
 
 
 @dataclass(frozen=True)
@@ -63,6 +58,9 @@ class Article:
     paragraphs: tuple[Paragraph, ...]
     sha256: str
     byline: str | None = None
+    date: str | None = None
+    author: str | None = None
+    url: str | None = None
     repairs: tuple[str, ...] = field(default=())
 
 
@@ -72,51 +70,71 @@ class _Block:
     headings: tuple[str, ...]
 
 
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Every file under `corpus_dir` except hidden ones (editor swap files, .git), in path order."""
+    if not corpus_dir.is_dir():
+        raise IngestError(f"corpus folder not found: {corpus_dir}")
+    return sorted(
+        p for p in corpus_dir.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(corpus_dir).parts)
+    )
+
+
 def read_corpus(corpus_dir: Path) -> tuple[list[Article], list[str]]:
     """Articles of every supported file under `corpus_dir`, in path order.
 
     Returns the articles and one warning per file that was skipped, naming it and why.
     """
-    if not corpus_dir.is_dir():
-        raise IngestError(f"corpus folder not found: {corpus_dir}")
     articles: list[Article] = []
     warnings: list[str] = []
-    for path in sorted(p for p in corpus_dir.rglob("*") if p.is_file()):
+    for path in corpus_files(corpus_dir):
         relative = path.relative_to(corpus_dir).as_posix()
-        if any(part.startswith(".") for part in path.relative_to(corpus_dir).parts):
-            continue  # hidden files and folders (editor swap files, .git)
-        if path.suffix.lower() not in SUPPORTED_SUFFIXES:
-            warnings.append(f"skipped {relative}: unsupported file type (supported: {', '.join(SUPPORTED_SUFFIXES)})")
-            continue
         try:
-            article = read_article(path, source=relative)
+            articles.append(read_article(path, source=relative))
         except IngestError as error:
             warnings.append(f"skipped {relative}: {error}")
-            continue
-        if not article.paragraphs:
-            warnings.append(f"skipped {relative}: no text")
-            continue
-        articles.append(article)
     for warning in warnings:
         log.warning(warning)
     return articles, warnings
 
 
 def read_article(path: Path, *, source: str | None = None) -> Article:
-    """Read and repair one article file."""
-    data = path.read_bytes()
+    """Read, convert and repair one article file; IngestError says why it cannot be."""
     try:
-        raw = data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        raise IngestError(f"not valid UTF-8 (byte {error.start}); save the file as UTF-8") from None
-    return parse_article(raw, source=source or path.name, sha256=hashlib.sha256(data).hexdigest())
+        data = path.read_bytes()
+    except OSError as error:
+        raise IngestError(f"cannot read the file ({error.strerror or error})") from None
+    document = read_document(path)
+    article = parse_article(
+        document.text,
+        source=source or path.name,
+        sha256=hashlib.sha256(data).hexdigest(),
+        title=document.title,
+        date=document.date,
+        author=document.author,
+        url=document.url,
+    )
+    if not article.paragraphs:
+        raise IngestError("no text")
+    return article
 
 
-def parse_article(raw: str, *, source: str, sha256: str | None = None) -> Article:
-    """Parse markdown-like article text into a repaired `Article`."""
+def parse_article(
+    raw: str,
+    *,
+    source: str,
+    sha256: str | None = None,
+    title: str | None = None,
+    date: str | None = None,
+    author: str | None = None,
+    url: str | None = None,
+) -> Article:
+    """Parse markdown-like article text into a repaired `Article`.
+
+    `title` (from the file's metadata) is used when the text has no `#` title of its own.
+    """
     if sha256 is None:
         sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    title, blocks, bylines, headings = _blocks(raw)
+    heading_title, blocks, bylines, headings = _blocks(raw)
     repairs: list[str] = []
     blocks = _join_broken_lines(blocks, repairs)
     blocks = _drop_duplicates(blocks, repairs)
@@ -132,15 +150,16 @@ def parse_article(raw: str, *, source: str, sha256: str | None = None) -> Articl
         position += len(block.text)
     text = "\n\n".join(p.text for p in paragraphs)
 
-    if title is None:
-        title = Path(source).stem
     return Article(
         source=source,
-        title=title,
+        title=heading_title or title or Path(source).stem,
         text=text,
         paragraphs=tuple(paragraphs),
         sha256=sha256,
         byline=" ".join(bylines) or None,
+        date=date,
+        author=author,
+        url=url,
         repairs=tuple(repairs),
     )
 
@@ -167,7 +186,7 @@ def _blocks(raw: str) -> tuple[str | None, list[_Block], list[str], list[str]]:
             stack.append((level, heading_text))
             headings.append(heading_text)
             continue
-        if len(line) <= _BYLINE_MAX_CHARS and _BYLINE.match(line):
+        if is_byline(line):
             bylines.append(line)
             continue
         blocks.append(_Block(line, tuple(text for _, text in stack)))

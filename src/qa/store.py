@@ -2,43 +2,90 @@
 
     index/
       CURRENT                     name of the snapshot in use (replaced atomically)
+      .lock                       held by the one process writing a snapshot
       snapshots/<name>/
         manifest.json             who wrote it, counts, sources, file sizes and checksums
         passages.jsonl            one passage per line, in index order
         dense.faiss               FAISS index, one vector per sentence, in passage order
         dense_owners.npy          the passage each vector belongs to
+        tokens.npy, token_offsets.npy, token_vocab.json
+                                  each passage's BM25 tokens, so updates need not re-tokenize
         bm25/                     bm25s arrays (.npy, no pickle) and JSON params
 
 A snapshot is written completely before CURRENT names it, so a reader always sees a
-whole index: the old one or the new one.
+whole index: the old one or the new one. A build killed at any moment leaves CURRENT and
+the snapshot it names untouched; its half-written folder is removed by the next build.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
+
 from .chunk import Passage
 from .dense import DenseIndex
-from .errors import IndexCorruptError, IndexMissingError
+from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
 from .lexical import LexicalIndex
 
-__all__ = ["FORMAT_VERSION", "Snapshot", "write_snapshot", "load_snapshot", "read_manifest"]
+__all__ = [
+    "FORMAT_VERSION",
+    "Snapshot",
+    "TokenStore",
+    "current_name",
+    "index_lock",
+    "load_snapshot",
+    "read_manifest",
+    "write_snapshot",
+]
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 _POINTER = "CURRENT"
+_LOCK = ".lock"
 _SNAPSHOTS = "snapshots"
 _MANIFEST = "manifest.json"
 _PASSAGES = "passages.jsonl"
 _DENSE = "dense.faiss"
 _OWNERS = "dense_owners.npy"
+_TOKENS = "tokens.npy"
+_TOKEN_OFFSETS = "token_offsets.npy"
+_TOKEN_VOCAB = "token_vocab.json"
 _LEXICAL = "bm25"
+# Files up to this size are checked against their checksum at load; larger ones by size
+# and by parsing, so that a large index still opens in seconds.
+_VERIFY_MAX_BYTES = 64 << 20
+
+
+@dataclass(frozen=True)
+class TokenStore:
+    """Every passage's BM25 tokens: one id array, offsets into it, and the vocabulary."""
+
+    ids: np.ndarray
+    offsets: np.ndarray
+    vocabulary: tuple[str, ...]
+
+    @classmethod
+    def from_lists(cls, token_lists: list[list[str]]) -> TokenStore:
+        vocabulary: dict[str, int] = {}
+        ids = [vocabulary.setdefault(token, len(vocabulary)) for tokens in token_lists for token in tokens]
+        offsets = np.cumsum([0, *(len(tokens) for tokens in token_lists)], dtype=np.int64)
+        return cls(np.asarray(ids, dtype=np.int32), offsets, tuple(vocabulary))
+
+    def __len__(self) -> int:
+        return len(self.offsets) - 1
+
+    def tokens(self, passage: int) -> list[str]:
+        return [self.vocabulary[i] for i in self.ids[self.offsets[passage] : self.offsets[passage + 1]]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +95,44 @@ class Snapshot:
     passages: tuple[Passage, ...]
     lexical: LexicalIndex
     dense: DenseIndex
+    tokens: TokenStore
+
+    @property
+    def name(self) -> str:
+        return self.path.name
+
+
+@contextmanager
+def index_lock(index_dir: Path) -> Iterator[None]:
+    """Hold the index's writer lock, or raise IndexBusyError naming the holder."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    with open(index_dir / _LOCK, "a+", encoding="utf-8") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            lock.seek(0)
+            holder = lock.read().strip() or "another process"
+            raise IndexBusyError(
+                f"another build of {index_dir} is running ({holder}); wait for it to finish"
+            ) from None
+        lock.seek(0)
+        lock.truncate()
+        lock.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
+        lock.flush()
+        try:
+            yield
+        finally:
+            lock.seek(0)
+            lock.truncate()
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def current_name(index_dir: Path) -> str | None:
+    """Name of the current snapshot (cheap: reads the pointer only), None without one."""
+    try:
+        return (index_dir / _POINTER).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def write_snapshot(
@@ -56,11 +141,18 @@ def write_snapshot(
     passages: list[Passage],
     dense: DenseIndex,
     lexical: LexicalIndex,
+    tokens: TokenStore,
     manifest: dict,
 ) -> Path:
-    """Write a new snapshot, make it current, and remove the ones it replaces."""
-    if not (len(passages) == dense.size == lexical.size):
-        raise ValueError(f"passages ({len(passages)}), vectors ({dense.size}) and BM25 documents ({lexical.size}) differ")
+    """Write a new snapshot, make it current, and remove every other snapshot folder.
+
+    Call it holding `index_lock`: removing other folders assumes no other writer.
+    """
+    if not (len(passages) == dense.size == lexical.size == len(tokens)):
+        raise ValueError(
+            f"passages ({len(passages)}), vectors ({dense.size}), BM25 documents ({lexical.size}) "
+            f"and token lists ({len(tokens)}) differ"
+        )
     snapshots = index_dir / _SNAPSHOTS
     snapshots.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
@@ -71,6 +163,9 @@ def write_snapshot(
             out.write(json.dumps(passage.to_json(), ensure_ascii=False) + "\n")
     dense.save(path / _DENSE, path / _OWNERS)
     lexical.save(path / _LEXICAL)
+    np.save(path / _TOKENS, tokens.ids, allow_pickle=False)
+    np.save(path / _TOKEN_OFFSETS, tokens.offsets, allow_pickle=False)
+    (path / _TOKEN_VOCAB).write_text(json.dumps(tokens.vocabulary, ensure_ascii=False), encoding="utf-8")
 
     manifest = {
         **manifest,
@@ -114,7 +209,19 @@ def load_snapshot(index_dir: Path) -> Snapshot:
                 f"{file}: {file.stat().st_size} bytes, the manifest says {expected['bytes']} "
                 f"(truncated or modified); rebuild it with `qa index --rebuild`"
             )
+        if expected["bytes"] <= _VERIFY_MAX_BYTES and _sha256(file) != expected["sha256"]:
+            raise IndexCorruptError(
+                f"{file}: contents differ from the manifest's checksum (corrupted); rebuild it with `qa index --rebuild`"
+            )
     passages = _load_passages(path / _PASSAGES)
+    try:
+        tokens = TokenStore(
+            np.load(path / _TOKENS, allow_pickle=False),
+            np.load(path / _TOKEN_OFFSETS, allow_pickle=False),
+            tuple(json.loads((path / _TOKEN_VOCAB).read_text(encoding="utf-8"))),
+        )
+    except (OSError, ValueError) as error:
+        raise IndexCorruptError(f"{path / _TOKENS}: unreadable token lists ({error})") from None
     try:
         dense = DenseIndex.load(path / _DENSE, path / _OWNERS)
     except (RuntimeError, ValueError, OSError) as error:
@@ -124,14 +231,15 @@ def load_snapshot(index_dir: Path) -> Snapshot:
     except (OSError, ValueError, KeyError) as error:
         raise IndexCorruptError(f"{path / _LEXICAL}: unreadable BM25 index ({error})") from None
     expected = manifest["counts"]["passages"]
-    if not (len(passages) == dense.size == lexical.size == expected):
+    if not (len(passages) == dense.size == lexical.size == len(tokens) == expected):
         raise IndexCorruptError(
             f"{path}: counts disagree: manifest {expected} passages, {_PASSAGES} {len(passages)}, "
-            f"{_DENSE} {dense.size} vectors, {_LEXICAL} {lexical.size} documents; rebuild with `qa index --rebuild`"
+            f"{_DENSE} {dense.size} passages' vectors, {_LEXICAL} {lexical.size} documents, "
+            f"{_TOKENS} {len(tokens)} token lists; rebuild with `qa index --rebuild`"
         )
     if dense.dimension != manifest["model"]["dimension"]:
         raise IndexCorruptError(f"{path / _DENSE}: {dense.dimension}-dimensional vectors, manifest says {manifest['model']['dimension']}")
-    return Snapshot(path, manifest, tuple(passages), lexical, dense)
+    return Snapshot(path, manifest, tuple(passages), lexical, dense, tokens)
 
 
 def _current_path(index_dir: Path) -> Path:
@@ -170,14 +278,18 @@ def _load_passages(file: Path) -> list[Passage]:
 
 
 def _describe_files(path: Path) -> dict[str, dict]:
-    files = {}
-    for file in sorted(p for p in path.rglob("*") if p.is_file()):
-        digest = hashlib.sha256()
-        with open(file, "rb") as data:
-            for block in iter(lambda: data.read(1 << 20), b""):
-                digest.update(block)
-        files[file.relative_to(path).as_posix()] = {"bytes": file.stat().st_size, "sha256": digest.hexdigest()}
-    return files
+    return {
+        file.relative_to(path).as_posix(): {"bytes": file.stat().st_size, "sha256": _sha256(file)}
+        for file in sorted(p for p in path.rglob("*") if p.is_file())
+    }
+
+
+def _sha256(file: Path) -> str:
+    digest = hashlib.sha256()
+    with open(file, "rb") as data:
+        for block in iter(lambda: data.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _write_json(file: Path, data: dict) -> None:

@@ -11,7 +11,7 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_cjk"]
+__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_byline", "is_cjk"]
 
 
 class Span(NamedTuple):
@@ -51,6 +51,15 @@ def is_cjk(char: str) -> bool:
     """True for CJK unified ideographs (the characters Chinese words are made of)."""
     code = ord(char)
     return 0x4E00 <= code <= 0x9FFF or 0x3400 <= code <= 0x4DBF or 0x20000 <= code <= 0x2FA1F
+
+
+_BYLINE = re.compile(r"^(?:本报)?(?:通讯员|记者|作者|撰稿|撰文|文/|文／)[\s：:／/]*\S")
+_BYLINE_MAX_CHARS = 60
+
+
+def is_byline(line: str) -> bool:
+    """A reporter's credit line (“通讯员 王晓 …”, “本报记者 …”): metadata, not text."""
+    return len(line) <= _BYLINE_MAX_CHARS and bool(_BYLINE.match(line))
 
 
 def ends_sentence(paragraph: str) -> bool:
