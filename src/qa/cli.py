@@ -15,7 +15,8 @@ from .errors import QAError
 __all__ = ["main"]
 
 _EPILOG = """examples:
-  qa index                                  build or refresh index/ from corpus/
+  qa index                                  build or update index/ from corpus/
+  qa watch                                  update index/ whenever corpus/ changes
   qa ask "从武清坐城际到北京南站要多久？"
   qa ask --questions questions.txt --json   one JSON object per line
   qa eval ../shared/bench/cmrc2018_trial.json --json
@@ -75,6 +76,14 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the JSON contract")
     ask.set_defaults(run=_ask)
 
+    watch = commands.add_parser("watch", help="keep the index current while files in the corpus change")
+    watch.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder to watch (default: corpus)")
+    watch.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
+    watch.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
+    watch.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before updating (default: 2)")
+    watch.add_argument("--json", action="store_true", help="print one JSON summary per update")
+    watch.set_defaults(run=_watch)
+
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-style (CMRC 2018) file")
     evaluate.add_argument("file", type=Path, help="SQuAD-style JSON file")
     evaluate.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
@@ -100,14 +109,39 @@ def _index(args: argparse.Namespace) -> int:
     from .build import build_index
 
     settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
-    summary = build_index(settings, rebuild=args.rebuild, show_progress=_show_progress())
+    _print_summary(args, build_index(settings, rebuild=args.rebuild, show_progress=_show_progress()))
+    return 0
+
+
+def _print_summary(args: argparse.Namespace, summary) -> None:
     if args.json:
-        print(json.dumps(summary.to_json(), ensure_ascii=False))
+        print(json.dumps(summary.to_json(), ensure_ascii=False), flush=True)
+        return
+    for warning in summary.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    if summary.up_to_date:
+        state = "already up to date"
     else:
-        for warning in summary.warnings:
-            print(f"warning: {warning}", file=sys.stderr)
-        state = "already up to date" if summary.up_to_date else f"embedded {summary.embedded} passages"
-        print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)")
+        state = (
+            f"+{summary.added} added, {summary.updated} updated, -{summary.removed} removed, "
+            f"{summary.unchanged} unchanged; embedded {summary.embedded} passages"
+        )
+        if summary.rebuilt:
+            state += f"; rebuilt everything: {summary.rebuilt}"
+    print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
+
+
+def _watch(args: argparse.Namespace) -> int:
+    from .watch import watch
+
+    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
+    print(f"watching {args.corpus} (Ctrl-C to stop)", file=sys.stderr)
+    watch(
+        settings,
+        debounce=args.debounce,
+        on_update=lambda summary: _print_summary(args, summary),
+        on_error=lambda message: print(f"qa: error: {message}", file=sys.stderr, flush=True),
+    )
     return 0
 
 

@@ -1,0 +1,191 @@
+"""Keeping the index current: incremental cost, crash safety, the writer lock, live reload."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from qa.assistant import Assistant
+from qa.build import build_index
+from qa.errors import IndexBusyError, IndexCorruptError
+from qa.store import index_lock, load_snapshot
+from qa.watch import watch
+
+NEW_ARTICLE = "# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。周末开放时间延长到晚上九点。\n"
+
+
+@pytest.fixture
+def indexed(tiny_corpus, settings, hashing_embedder, tokenizer):
+    build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    hashing_embedder.calls.clear()
+    return settings
+
+
+def embedded_texts(embedder):
+    return [text for call in embedder.calls for text in call]
+
+
+def test_adding_an_article_embeds_only_its_passages_and_it_is_found(indexed, hashing_embedder, tokenizer):
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (summary.added, summary.updated, summary.removed, summary.unchanged) == (1, 0, 0, 2)
+    assert summary.embedded == 1 and summary.articles == 3
+    assert embedded_texts(hashing_embedder) == ["新城图书馆扩建完成，新增藏书五万册。", "周末开放时间延长到晚上九点。"]
+    top = assistant.ask("图书馆新增了多少藏书？").hits[0]  # the running assistant follows
+    assert top.passage.source == "library.md" and top.answer.text == "五万册"
+
+
+def test_removing_an_article_removes_it(indexed, hashing_embedder, tokenizer):
+    (indexed.corpus_dir / "park.md").unlink()
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (summary.removed, summary.unchanged, summary.embedded) == (1, 1, 0)
+    assert {p.source for p in load_snapshot(indexed.index_dir).passages} == {"rail.md"}
+
+
+def test_changing_a_paragraph_embeds_only_the_changed_passage(indexed, hashing_embedder, tokenizer):
+    path = indexed.corpus_dir / "rail.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("40列", "48列"), encoding="utf-8")
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (summary.updated, summary.unchanged, summary.embedded) == (1, 1, 1)
+    assert embedded_texts(hashing_embedder) == ["车站每天停靠列车48列，早晚高峰加开班次。"]
+
+
+def test_an_untouched_corpus_is_not_read_embedded_or_rewritten(indexed, hashing_embedder, tokenizer):
+    before = load_snapshot(indexed.index_dir).name
+    os.utime(indexed.corpus_dir / "park.md")  # touched, same bytes
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert summary.up_to_date and summary.embedded == 0 and hashing_embedder.calls == []
+    assert load_snapshot(indexed.index_dir).name == before
+
+
+def test_a_rebuild_or_another_model_rebuilds_everything(indexed, hashing_embedder, tokenizer):
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=True)
+    assert summary.rebuilt == "asked to rebuild" and summary.embedded == summary.passages == 4
+
+
+def test_an_unreadable_new_version_keeps_what_was_indexed(indexed, hashing_embedder, tokenizer):
+    bad = indexed.corpus_dir / "park.md"
+    bad.write_bytes(bytes(range(128, 256)) * 8)
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert any("kept the version of park.md" in w for w in summary.warnings)
+    assert "1200亩" in "".join(p.text for p in load_snapshot(indexed.index_dir).passages)
+
+
+def test_one_writer_at_a_time(indexed, hashing_embedder, tokenizer):
+    with index_lock(indexed.index_dir):
+        with pytest.raises(IndexBusyError, match="another build"):
+            build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=True)
+    build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=True)  # free again
+
+
+def test_questions_in_flight_finish_on_their_snapshot(indexed, hashing_embedder, tokenizer):
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    in_flight = assistant._current()
+    (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert not in_flight.snapshot.path.exists()  # the old folder is gone from disk …
+    assert in_flight.retriever.search("公园", k=1)  # … yet its questions still complete
+    assert assistant.snapshot.name != in_flight.snapshot.name
+
+
+def test_a_broken_new_snapshot_leaves_the_old_one_serving(indexed, hashing_embedder, tokenizer, caplog):
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    serving = assistant.snapshot.name
+    broken = indexed.index_dir / "snapshots" / "broken"
+    broken.mkdir()
+    (broken / "manifest.json").write_text("{", encoding="utf-8")
+    (indexed.index_dir / "CURRENT").write_text("broken\n", encoding="utf-8")
+    assert assistant.ask("公园几点开门？").hits
+    assert assistant.snapshot.name == serving
+    assert "keeping snapshot" in caplog.text
+
+
+def test_corrupted_contents_are_named_and_nothing_is_deleted(indexed):
+    snapshot = load_snapshot(indexed.index_dir)
+    target = snapshot.path / "passages.jsonl"
+    data = bytearray(target.read_bytes())
+    data[10] ^= 0x01  # same size, different bytes
+    target.write_bytes(bytes(data))
+    with pytest.raises(IndexCorruptError, match="passages.jsonl"):
+        load_snapshot(indexed.index_dir)
+    assert target.exists() and len(list(snapshot.path.iterdir())) >= 6
+
+
+def test_watch_updates_the_index_after_files_change(indexed, hashing_embedder):
+    updates, errors, stop = [], [], threading.Event()
+    worker = threading.Thread(
+        target=watch,
+        kwargs=dict(
+            settings=indexed,
+            debounce=0.3,
+            on_update=updates.append,
+            on_error=errors.append,
+            stop=stop,
+            embedder=hashing_embedder,
+        ),
+    )
+    worker.start()
+    try:
+        _wait_for(lambda: updates, "the start-up check")
+        assert updates[0].up_to_date
+        (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
+        _wait_for(lambda: any(u.added for u in updates), "the new file")
+        (indexed.corpus_dir / "library.md").unlink()
+        _wait_for(lambda: any(u.removed for u in updates), "the deletion")
+    finally:
+        stop.set()
+        worker.join(timeout=10)
+    assert not errors
+    assert {p.source for p in load_snapshot(indexed.index_dir).passages} == {"rail.md", "park.md"}
+
+
+def _wait_for(condition, what, seconds=15.0):
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out waiting for {what}")
+        time.sleep(0.05)
+
+
+def _qa(*args, **kwargs):
+    return subprocess.Popen([sys.executable, "-m", "qa", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
+
+
+def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for n in range(60):
+        lines = [f"第{n}号新闻的第{k}段讲述了城市建设的进展，项目投资{n * 10 + k}亿元，预计{k + 1}年完成。" for k in range(12)]
+        (corpus / f"news-{n:02d}.md").write_text(f"# 新闻{n}\n\n" + "\n\n".join(lines), encoding="utf-8")
+    index = tmp_path / "index"
+    assert _qa("index", "--corpus", corpus, "--index", index, "--json").wait(timeout=300) == 0
+
+    def answer():
+        process = _qa("ask", "第7号新闻的第3段项目投资多少？", "--index", index, "--json")
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+        return [(h["passage_id"], h["answer"] and h["answer"]["text"]) for h in json.loads(out)["hits"]]
+
+    expected = answer()
+    assert expected[0][1] == "73亿元"
+    killed = 0
+    for delay in (0.2, 1.0, 2.0, 3.0):
+        build = _qa("index", "--corpus", corpus, "--index", index, "--rebuild", "--json")
+        time.sleep(delay)
+        if build.poll() is None:
+            os.kill(build.pid, signal.SIGKILL)
+            killed += 1
+        build.wait(timeout=60)
+        assert answer() == expected
+    assert killed >= 3  # the kills landed while builds were running
+    final = _qa("index", "--corpus", corpus, "--index", index, "--rebuild", "--json")
+    out, _ = final.communicate(timeout=300)
+    assert final.returncode == 0 and json.loads(out)["rebuilt"] == "asked to rebuild"
+    assert len(list((index / "snapshots").iterdir())) == 1  # leftovers of killed builds are gone
+    assert answer() == expected
