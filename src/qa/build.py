@@ -70,12 +70,37 @@ class BuildSummary:
 
 @dataclass
 class _Parts:
-    """What a new snapshot is assembled from, in passage order."""
+    """What a new snapshot is assembled from, in passage order.
 
+    Token ids refer to `vocabulary`, which extends the previous snapshot's, so reused
+    passages keep their ids as they are.
+    """
+
+    vocabulary: dict[str, int] = field(default_factory=dict)
+    previous_vectors: list[np.ndarray] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
-    tokens: list[list[str]] = field(default_factory=list)
+    token_ids: list[np.ndarray] = field(default_factory=list)
     vectors: list[np.ndarray | None] = field(default_factory=list)  # None: to be embedded
     sources: list[dict] = field(default_factory=list)
+
+    @classmethod
+    def on(cls, previous: Snapshot | None) -> _Parts:
+        if previous is None:
+            return cls()
+        vocabulary = {token: i for i, token in enumerate(previous.tokens.vocabulary)}
+        return cls(vocabulary=vocabulary, previous_vectors=previous.dense.passage_vectors())
+
+    def reuse(self, previous: Snapshot, number: int, passage: Passage) -> None:
+        self.passages.append(passage)
+        self.token_ids.append(previous.tokens.ids_of(number))
+        self.vectors.append(self.previous_vectors[number])
+
+    def add(self, passage: Passage, tokens: list[str]) -> None:
+        self.passages.append(passage)
+        self.token_ids.append(
+            np.fromiter((self.vocabulary.setdefault(t, len(self.vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens))
+        )
+        self.vectors.append(None)
 
 
 def build_index(
@@ -101,7 +126,7 @@ def build_index(
         previous_ids = {p.id: i for i, p in enumerate(previous.passages)} if previous else {}
 
         tokenizer = tokenizer or Tokenizer()
-        parts = _Parts()
+        parts = _Parts.on(previous)
         warnings: list[str] = []
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         for path in corpus_files(settings.corpus_dir):
@@ -172,7 +197,7 @@ def build_from_articles(
 ) -> BuildSummary:
     """Index `articles` (already read) into a new snapshot under `settings.index_dir`."""
     started = time.perf_counter()
-    parts = _Parts()
+    parts = _Parts.on(None)
     for article in articles:
         _add_article(parts, article, None, settings, tokenizer, None, {})
     if not parts.passages:
@@ -213,9 +238,7 @@ def _previous(settings: Settings, rebuild: bool) -> tuple[Snapshot | None, str |
 
 def _reuse_source(parts: _Parts, previous: Snapshot, entry: dict, numbers: list[int]) -> None:
     for number in numbers:
-        parts.passages.append(previous.passages[number])
-        parts.tokens.append(previous.tokens.tokens(number))
-        parts.vectors.append(previous.dense.vectors_of(number))
+        parts.reuse(previous, number, previous.passages[number])
     parts.sources.append({**entry, "passages": len(numbers)})
 
 
@@ -231,13 +254,10 @@ def _add_article(
     pieces = chunk_article(article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)
     for passage in pieces:
         reused = previous_ids.get(passage.id)
-        parts.passages.append(passage)
         if reused is not None and previous is not None:
-            parts.tokens.append(previous.tokens.tokens(reused))
-            parts.vectors.append(previous.dense.vectors_of(reused))
+            parts.reuse(previous, reused, passage)
         else:
-            parts.tokens.append(tokenizer.document_tokens(passage.text))
-            parts.vectors.append(None)
+            parts.add(passage, tokenizer.document_tokens(passage.text))
     parts.sources.append(
         {
             "path": article.source,
@@ -279,8 +299,8 @@ def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings,
 def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: Tokenizer) -> None:
     owners = np.concatenate([np.full(len(v), i, dtype=np.int64) for i, v in enumerate(parts.vectors)])
     dense = DenseIndex.build(np.vstack(parts.vectors), owners)
-    tokens = TokenStore.from_lists(parts.tokens)
-    lexical = LexicalIndex.build(parts.tokens, k1=settings.bm25_k1, b=settings.bm25_b)
+    tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)
+    lexical = LexicalIndex.build_from_ids(parts.token_ids, parts.vocabulary, k1=settings.bm25_k1, b=settings.bm25_b)
     manifest = {
         "model": {"name": embedder_name, "dimension": dense.dimension},
         "counts": {"articles": len(parts.sources), "passages": len(parts.passages)},

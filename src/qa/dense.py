@@ -76,6 +76,12 @@ class DenseIndex:
             out[i] = float((self._index.reconstruct_n(int(start), int(end - start)) @ query).max())
         return out
 
+    def passage_vectors(self) -> list[np.ndarray]:
+        """Every passage's sentence vectors (views into one array), in passage order."""
+        everything = self._index.reconstruct_n(0, self.vectors)
+        bounds = np.searchsorted(self._owners, np.arange(self.size + 1), side="left")
+        return [everything[bounds[i] : bounds[i + 1]] for i in range(self.size)]
+
     def vectors_of(self, passage: int) -> np.ndarray:
         """A passage's sentence vectors, in sentence order."""
         start = int(np.searchsorted(self._owners, passage, side="left"))

@@ -6,8 +6,49 @@ from pathlib import Path
 
 import bm25s
 import numpy as np
+import scipy.sparse as sp
+from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 
 __all__ = ["LexicalIndex"]
+
+
+class _CountingBM25(bm25s.BM25):
+    """bm25s with its per-document counting loop replaced by whole-corpus numpy counting.
+
+    bm25s documents `build_index_from_ids` as the place to change how the index is
+    built; its own idf and term-frequency scorers still compute every score, so results
+    are bm25s's (a test compares them). Rebuilding BM25 is most of an incremental update,
+    and this makes it several times faster.
+    """
+
+    def build_index_from_ids(self, unique_token_ids, corpus_token_ids, show_progress=True, leave_progress=False):
+        if self.method in self.methods_requiring_nonoccurrence:
+            return super().build_index_from_ids(unique_token_ids, corpus_token_ids, show_progress, leave_progress)
+        documents, vocabulary = len(corpus_token_ids), len(unique_token_ids)
+        lengths = np.fromiter((len(ids) for ids in corpus_token_ids), dtype=np.int64, count=documents)
+        flat = np.concatenate([np.asarray(ids, dtype=np.int64) for ids in corpus_token_ids]) if documents else np.zeros(0, np.int64)
+        pairs, term_frequency = np.unique(np.repeat(np.arange(documents), lengths) * vocabulary + flat, return_counts=True)
+        document_of, token_of = pairs // vocabulary, pairs % vocabulary
+        document_frequency = np.bincount(token_of, minlength=vocabulary)
+        idf_of = _select_idf_scorer(self.idf_method)
+        values = np.unique(document_frequency[document_frequency > 0])
+        idf_by_df = dict(zip(values.tolist(), (idf_of(int(df), N=documents) for df in values)))
+        idf = np.zeros(vocabulary, dtype=self.dtype)
+        present = document_frequency > 0
+        idf[present] = [idf_by_df[df] for df in document_frequency[present].tolist()]
+        tfc = _select_tfc_scorer(self.method)(
+            tf_array=term_frequency.astype(self.dtype),
+            l_d=lengths[document_of],
+            l_avg=lengths.mean() if documents else 0.0,
+            k1=self.k1,
+            b=self.b,
+            delta=self.delta,
+        )
+        matrix = sp.csc_matrix(
+            ((idf[token_of] * tfc).astype(self.dtype), (document_of, token_of)), shape=(documents, vocabulary), dtype=self.dtype
+        )
+        self.nonoccurrence_array = None
+        return {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr, "num_docs": documents}
 
 
 class LexicalIndex:
@@ -20,8 +61,19 @@ class LexicalIndex:
     def build(cls, token_lists: list[list[str]], *, k1: float, b: float) -> LexicalIndex:
         if not token_lists:
             raise ValueError("cannot build a BM25 index over no passages")
-        model = bm25s.BM25(k1=k1, b=b, method="lucene")
+        model = _CountingBM25(k1=k1, b=b, method="lucene")
         model.index(token_lists, show_progress=False)
+        return cls(model)
+
+    @classmethod
+    def build_from_ids(
+        cls, id_lists: list[np.ndarray], vocabulary: dict[str, int], *, k1: float, b: float
+    ) -> LexicalIndex:
+        """Index documents given as token ids of `vocabulary` (no re-tokenizing, no re-interning)."""
+        if not id_lists:
+            raise ValueError("cannot build a BM25 index over no passages")
+        model = _CountingBM25(k1=k1, b=b, method="lucene")
+        model.index((list(id_lists), vocabulary), show_progress=False)
         return cls(model)
 
     @property

@@ -75,17 +75,19 @@ class TokenStore:
     vocabulary: tuple[str, ...]
 
     @classmethod
-    def from_lists(cls, token_lists: list[list[str]]) -> TokenStore:
-        vocabulary: dict[str, int] = {}
-        ids = [vocabulary.setdefault(token, len(vocabulary)) for tokens in token_lists for token in tokens]
-        offsets = np.cumsum([0, *(len(tokens) for tokens in token_lists)], dtype=np.int64)
-        return cls(np.asarray(ids, dtype=np.int32), offsets, tuple(vocabulary))
+    def from_ids(cls, id_lists: list[np.ndarray], vocabulary: dict[str, int]) -> TokenStore:
+        offsets = np.cumsum([0, *(len(ids) for ids in id_lists)], dtype=np.int64)
+        ids = np.concatenate(id_lists).astype(np.int32) if id_lists else np.zeros(0, dtype=np.int32)
+        return cls(ids, offsets, tuple(sorted(vocabulary, key=vocabulary.__getitem__)))
 
     def __len__(self) -> int:
         return len(self.offsets) - 1
 
+    def ids_of(self, passage: int) -> np.ndarray:
+        return self.ids[self.offsets[passage] : self.offsets[passage + 1]]
+
     def tokens(self, passage: int) -> list[str]:
-        return [self.vocabulary[i] for i in self.ids[self.offsets[passage] : self.offsets[passage + 1]]]
+        return [self.vocabulary[i] for i in self.ids_of(passage)]
 
 
 @dataclass(frozen=True)
