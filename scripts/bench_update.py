@@ -21,7 +21,8 @@ from qa.build import build_index
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import load_squad
-from qa.ingest import read_corpus
+from qa.chunk import chunk_article
+from qa.ingest import parse_article, read_corpus
 from qa.text import sentence_spans
 from qa.tokens import Tokenizer
 
@@ -37,9 +38,14 @@ def sentences() -> list[str]:
 
 
 def write_corpus(folder: Path, passages: int, pool: list[str], rng: random.Random) -> None:
-    for number in range(passages // 5):
+    """Write articles until chunking them gives at least `passages` passages."""
+    total = number = 0
+    while total < passages:
         paragraphs = ["".join(rng.sample(pool, rng.randint(2, 4))) for _ in range(5)]
-        (folder / f"article-{number:05d}.md").write_text(f"# 新闻第{number}篇\n\n" + "\n\n".join(paragraphs), encoding="utf-8")
+        text = f"# 新闻第{number}篇\n\n" + "\n\n".join(paragraphs)
+        (folder / f"article-{number:05d}.md").write_text(text, encoding="utf-8")
+        total += len(chunk_article(parse_article(text, source="x.md")))
+        number += 1
 
 
 def main() -> None:
