@@ -1,25 +1,37 @@
-"""Gradio app: ask a question, read the source passages with the answer highlighted.
+"""Gradio app: ask questions, read the highlighted sources, manage the corpus.
 
-    python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus corpus] [--model NAME]
+    python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus corpus]
+                  [--model use-multilingual] [--reader rules]
 
-The index is built from the corpus folder on start when it is missing or stale.
+The index is built from the corpus folder on start when it is missing or stale. Editing
+the corpus (资料库 tab) needs the password in QA_ADMIN_PASSWORD when that is set; without
+it, editing is allowed only while the app listens on a loopback address.
 """
 
 from __future__ import annotations
 
 import argparse
+import hmac
+import ipaddress
 import logging
+import os
 from pathlib import Path
 
 import gradio as gr
 
 from qa import Assistant, QAError, Settings, build_index
 from qa.embed import DEFAULT_MODEL
+from qa.errors import IndexBusyError
+from qa.examples import example_questions
+from qa.formats import SUPPORTED_SUFFIXES
+from qa.library import MAX_UPLOAD_BYTES, article_rows, index_facts, remove_article, save_uploads
 from qa.render import render_response
 
 log = logging.getLogger("qa.app")
 
+TITLE = "新闻问答"
 CSS = """
+.gradio-container { max-width: 1100px !important; margin: 0 auto; }
 .qa-hit { border: 1px solid var(--border-color-primary); border-radius: 10px; padding: 14px 18px; margin: 12px 0;
           background: var(--background-fill-primary); }
 .qa-hit header { display: flex; gap: 10px; align-items: baseline; flex-wrap: wrap; font-size: 0.92em;
@@ -27,43 +39,166 @@ CSS = """
 .qa-rank { font-weight: 700; color: var(--body-text-color); }
 .qa-place { flex: 1 1 auto; }
 .qa-confidence { white-space: nowrap; }
-.qa-passage { line-height: 1.9; font-size: 1.05em; margin: 0; }
+.qa-passage { line-height: 1.9; font-size: 1.05em; margin: 0; overflow-wrap: anywhere; }
 .qa-source { margin-top: 8px; font-size: 0.85em; color: var(--body-text-color-subdued); }
-mark.answer { background: #ffe58f; color: inherit; padding: 1px 0; border-radius: 3px; }
-mark.term { background: transparent; color: inherit; font-weight: 700; text-decoration: underline 2px #d48806; }
-mark.answer mark.term { background: transparent; }
+mark.answer { background: #ffe58f; color: inherit; padding: 1px 2px; border-radius: 3px; font-weight: 700; }
+mark.term { background: transparent; color: inherit; text-decoration: underline 2px #d48806; text-underline-offset: 3px; }
 .qa-notice { padding: 10px 14px; border-radius: 8px; background: #f5f5f5; color: #434343; }
 .qa-message { color: #ad6800; }
 """
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
 
 
-def build_app(assistant: Assistant) -> gr.Blocks:
-    manifest = assistant.snapshot.manifest
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
-    def ask(question: str, top_k: float) -> str:
+
+def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: str | None = None) -> gr.Blocks:
+    settings = assistant.settings
+    open_editing = admin_password is None and is_loopback(host)
+    examples = example_questions(assistant.snapshot, assistant.tokenizer)
+
+    def show_answer(question: str, top_k: float) -> str:
         if not question or not question.strip():
             return '<p class="qa-notice">请输入问题。</p>'
         return render_response(assistant.ask(question, top_k=int(top_k)))
 
-    with gr.Blocks(title="新闻问答") as app:
-        gr.Markdown(
-            f"## 新闻问答\n用日常语言提问，答案会在原文段落中标出。"
-            f"资料库：{manifest['counts']['articles']} 篇文章，{manifest['counts']['passages']} 个段落。"
+    def ask_api(question: str, top_k: int = 5) -> dict:
+        """Answer a question; returns the `qa ask --json` object."""
+        return assistant.ask(question or "", top_k=max(1, min(int(top_k), 20))).to_json()
+
+    def library_view():
+        manifest = assistant.snapshot.manifest
+        facts = index_facts(manifest)
+        summary = (
+            f"**索引**：{facts['articles']} 篇文章，{facts['passages']} 个段落 · "
+            f"向量模型 `{facts['model']}` · 最近更新 {facts['built']}"
         )
-        with gr.Row(equal_height=True):
-            question = gr.Textbox(
-                label="问题",
-                placeholder="例如：从武清坐城际到北京南站要多久？",
-                elem_id="question",
-                scale=5,
-                autofocus=True,
+        sources = [row[1] for row in article_rows(manifest)]
+        return summary, article_rows(manifest), gr.update(choices=sources, value=None)
+
+    def allowed(unlocked: bool) -> bool:
+        return open_editing or bool(unlocked)
+
+    def unlock(password: str):
+        if admin_password is None:
+            return False, "未设置管理密码。"
+        if hmac.compare_digest((password or "").encode(), admin_password.encode()):
+            return True, "已解锁，可以上传或删除文章。"
+        return False, "密码不正确。"
+
+    def update_index(progress: gr.Progress) -> str:
+        progress(0.3, desc="正在更新索引")
+        embedder = assistant.embedder(settings.model)
+        summary = build_index(settings, embedder=embedder, tokenizer=assistant.tokenizer, show_progress=True)
+        progress(1.0, desc="完成")
+        warnings = "；".join(summary.warnings)
+        return (
+            f"索引已更新：新增 {summary.added} 篇，更新 {summary.updated} 篇，删除 {summary.removed} 篇，"
+            f"共 {summary.articles} 篇文章、{summary.passages} 个段落。" + (f"\n注意：{warnings}" if warnings else "")
+        )
+
+    def upload(files, unlocked: bool, progress=gr.Progress(track_tqdm=True)):
+        if not allowed(unlocked):
+            return (locked_message(),) + library_view()
+        try:
+            paths = [Path(f) for f in (files or [])]
+            saved = save_uploads(settings.corpus_dir, paths, [_original_name(f) for f in (files or [])])
+            message = f"已保存：{'、'.join(saved)}。" + update_index(progress)
+        except IndexBusyError:
+            message = "另一个索引更新正在进行，请稍后再试。"
+        except QAError as error:
+            message = f"未能上传：{error}"
+        return (message,) + library_view()
+
+    def remove(source: str | None, unlocked: bool, progress=gr.Progress()):
+        if not allowed(unlocked):
+            return (locked_message(),) + library_view()
+        if not source:
+            return ("请先选择要删除的文章。",) + library_view()
+        try:
+            remove_article(settings.corpus_dir, source, assistant.snapshot.manifest)
+            message = f"已删除：{source}。" + update_index(progress)
+        except IndexBusyError:
+            message = "另一个索引更新正在进行，请稍后再试。"
+        except QAError as error:
+            message = f"未能删除：{error}"
+        return (message,) + library_view()
+
+    def locked_message() -> str:
+        if admin_password is not None:
+            return "请先输入管理密码。"
+        return "编辑已关闭：应用在非本机地址上运行，需设置环境变量 QA_ADMIN_PASSWORD。"
+
+    with gr.Blocks(title=TITLE) as app:
+        gr.Markdown(f"## {TITLE}\n用日常语言提问，答案会在原文段落中标出；资料中没有答案时会如实说明。")
+        with gr.Tab("问答", id="ask-tab"):
+            with gr.Row(equal_height=True):
+                question = gr.Textbox(
+                    label="问题",
+                    placeholder=examples[0] if examples else "请输入问题",
+                    elem_id="question",
+                    scale=5,
+                    autofocus=True,
+                    max_length=500,
+                )
+                button = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
+            with gr.Row():
+                top_k = gr.Slider(1, 10, value=settings.top_k, step=1, label="显示段落数", scale=2)
+            if examples:
+                gr.Examples(examples=examples, inputs=question, label="试试这些问题")
+            results = gr.HTML(elem_id="results")
+            for trigger in (button.click, question.submit):
+                trigger(show_answer, inputs=[question, top_k], outputs=results, api_visibility="private")
+        with gr.Tab("资料库", id="library-tab"):
+            unlocked = gr.State(False)
+            if admin_password is not None:
+                with gr.Row():
+                    password = gr.Textbox(label="管理密码", type="password", elem_id="password", scale=4)
+                    unlock_button = gr.Button("解锁", elem_id="unlock", scale=1)
+                unlock_status = gr.Markdown()
+                unlock_button.click(unlock, inputs=password, outputs=[unlocked, unlock_status], api_visibility="private")
+            elif not open_editing:
+                gr.Markdown(locked_message())
+            facts = gr.Markdown(elem_id="index-facts")
+            table = gr.Dataframe(
+                headers=["标题", "文件", "日期", "段落数"],
+                datatype=["str", "str", "str", "number"],
+                interactive=False,
+                elem_id="articles",
+                wrap=True,
             )
-            button = gr.Button("提问", variant="primary", elem_id="ask", scale=1, min_width=80)
-        top_k = gr.Slider(1, 10, value=assistant.settings.top_k, step=1, label="显示段落数")
-        results = gr.HTML(elem_id="results")
-        for trigger in (button.click, question.submit):
-            trigger(ask, inputs=[question, top_k], outputs=results, api_visibility="private")
+            with gr.Row():
+                with gr.Column():
+                    files = gr.File(
+                        label=f"上传文章（{' '.join(SUPPORTED_SUFFIXES)}，每个不超过 {MAX_UPLOAD_BYTES // 1024 // 1024} MB）",
+                        file_count="multiple",
+                        file_types=list(SUPPORTED_SUFFIXES),
+                        elem_id="upload",
+                    )
+                    upload_button = gr.Button("上传并更新索引", variant="primary", elem_id="upload-button")
+                with gr.Column():
+                    chosen = gr.Dropdown(label="选择要删除的文章", choices=[], elem_id="remove-choice")
+                    remove_button = gr.Button("删除并更新索引", variant="stop", elem_id="remove-button")
+            status = gr.Markdown(elem_id="library-status")
+            upload_button.click(
+                upload, inputs=[files, unlocked], outputs=[status, facts, table, chosen], api_visibility="private"
+            )
+            remove_button.click(
+                remove, inputs=[chosen, unlocked], outputs=[status, facts, table, chosen], api_visibility="private"
+            )
+        app.load(library_view, outputs=[facts, table, chosen], api_visibility="private")
+        gr.api(ask_api, api_name="ask")
     return app
+
+
+def _original_name(file) -> str:
+    return getattr(file, "orig_name", None) or Path(str(file)).name
 
 
 def main() -> None:
@@ -80,21 +215,28 @@ def main() -> None:
     settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model, reader=args.reader)
     try:
         summary = build_index(settings, show_progress=True)
-        log.info("index: %d articles, %d passages%s", summary.articles, summary.passages,
-                 " (up to date)" if summary.up_to_date else f", built in {summary.seconds:.1f} s")
+        log.info(
+            "index: %d articles, %d passages%s",
+            summary.articles,
+            summary.passages,
+            " (up to date)" if summary.up_to_date else f", updated in {summary.seconds:.1f} s",
+        )
         assistant = Assistant(settings)
     except QAError as error:
         raise SystemExit(f"error: {error}") from None
 
-    app = build_app(assistant)
+    app = build_app(assistant, host=args.host, admin_password=os.environ.get("QA_ADMIN_PASSWORD") or None)
     app.queue(default_concurrency_limit=2, max_size=64)
+    project = Path(__file__).resolve().parent
     app.launch(
         server_name=args.host,
         server_port=args.port,
         share=False,
         show_error=False,
         css=CSS,
-        max_file_size="2mb",
+        max_file_size=MAX_UPLOAD_BYTES,
+        # Nothing of the project, the index or the corpus is served as a file.
+        blocked_paths=[str(project), str(args.index.resolve()), str(args.corpus.resolve())],
     )
 
 

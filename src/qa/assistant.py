@@ -109,15 +109,19 @@ class Assistant:
     def snapshot(self) -> Snapshot:
         return self._current().snapshot
 
+    def embedder(self, name: str) -> Embedder:
+        """The embedding model called `name`, loaded once and shared with index updates."""
+        if name not in self._embedders:
+            self._embedders[name] = load_embedder(name)
+        return self._embedders[name]
+
     @property
     def retriever(self) -> Retriever:
         return self._current().retriever
 
     def _serve(self, snapshot: Snapshot) -> _Serving:
-        name = snapshot.manifest["model"]["name"]
-        if name not in self._embedders:
-            self._embedders[name] = load_embedder(name)
-        retriever = Retriever(snapshot, embedder=self._embedders[name], tokenizer=self.tokenizer, settings=self.settings)
+        embedder = self.embedder(snapshot.manifest["model"]["name"])
+        retriever = Retriever(snapshot, embedder=embedder, tokenizer=self.tokenizer, settings=self.settings)
         return _Serving(snapshot, retriever, {s["path"]: s for s in snapshot.manifest.get("sources", [])})
 
     def _current(self) -> _Serving:

@@ -27,7 +27,7 @@ from .embed import Embedder, load_embedder
 from .errors import IndexCorruptError, IndexMissingError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
 from .lexical import LexicalIndex
-from .store import Snapshot, TokenStore, index_lock, load_snapshot, write_snapshot
+from .store import FORMAT_VERSION, Snapshot, TokenStore, index_lock, load_snapshot, read_manifest, write_snapshot
 from .text import sentence_spans
 from .tokens import Tokenizer
 
@@ -218,6 +218,9 @@ def _previous(settings: Settings, rebuild: bool) -> tuple[Snapshot | None, str |
     """The snapshot an update can build on, or None and why everything is rebuilt."""
     if rebuild:
         return None, "asked to rebuild"
+    manifest = read_manifest(settings.index_dir)
+    if manifest is not None and manifest.get("format_version") != FORMAT_VERSION:
+        return None, f"index format changed from {manifest.get('format_version')} to {FORMAT_VERSION}"
     try:
         snapshot = load_snapshot(settings.index_dir)
     except IndexMissingError:

@@ -30,7 +30,8 @@ def render_response(response: Response) -> str:
     if response.message:
         parts.append(f'<p class="qa-message">{escape(response.message)}</p>')
     if response.no_answer:
-        parts.append(f'<p class="qa-notice">{NO_ANSWER_NOTICE}</p>')
+        related = "以下是最接近的段落，供参考。" if response.hits else ""
+        parts.append(f'<p class="qa-notice">{NO_ANSWER_NOTICE}{related}</p>')
     parts.extend(_render_hit(hit) for hit in response.hits)
     return "\n".join(parts) or f'<p class="qa-notice">{NO_ANSWER_NOTICE}</p>'
 

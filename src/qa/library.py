@@ -1,0 +1,76 @@
+"""The editors' side of the corpus: what is indexed, adding files, removing articles.
+
+Uploaded files are saved into the corpus folder under their own base name (never a path
+the client chose), within type, size and count limits; removal only touches a file that
+the index lists and that lies inside the corpus folder.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from .errors import QAError
+from .formats import SUPPORTED_SUFFIXES
+
+__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_FILES", "article_rows", "index_facts", "save_uploads", "remove_article"]
+
+MAX_UPLOAD_BYTES = 2 * 1024 * 1024
+MAX_UPLOAD_FILES = 10
+
+
+def article_rows(manifest: dict) -> list[list]:
+    """One row per indexed article: title, source file, date, passages."""
+    return [
+        [s.get("title") or s["path"], s["path"], s.get("date") or "", s.get("passages", 0)]
+        for s in manifest.get("sources", [])
+    ]
+
+
+def index_facts(manifest: dict) -> dict:
+    return {
+        "model": manifest.get("model", {}).get("name"),
+        "articles": manifest.get("counts", {}).get("articles", 0),
+        "passages": manifest.get("counts", {}).get("passages", 0),
+        "built": manifest.get("created_at"),
+    }
+
+
+def save_uploads(corpus_dir: Path, files: list[Path], names: list[str] | None = None) -> list[str]:
+    """Copy uploaded files into the corpus; returns their corpus names. Checks everything
+    before writing anything, so a rejected batch changes nothing."""
+    if not files:
+        raise QAError("没有选择文件。")
+    if len(files) > MAX_UPLOAD_FILES:
+        raise QAError(f"一次最多上传 {MAX_UPLOAD_FILES} 个文件。")
+    names = names or [Path(f).name for f in files]
+    targets = []
+    for file, name in zip(files, names):
+        base = Path(name.replace("\\", "/")).name.strip()
+        if not base or base.startswith("."):
+            raise QAError(f"文件名无效：{name}")
+        if Path(base).suffix.lower() not in SUPPORTED_SUFFIXES:
+            raise QAError(f"不支持的文件类型：{base}（支持 {' '.join(SUPPORTED_SUFFIXES)}）")
+        size = Path(file).stat().st_size
+        if size > MAX_UPLOAD_BYTES:
+            raise QAError(f"文件过大：{base}（{size / 1024 / 1024:.1f} MB，上限 {MAX_UPLOAD_BYTES // 1024 // 1024} MB）")
+        if size == 0:
+            raise QAError(f"文件是空的：{base}")
+        targets.append((Path(file), base))
+    corpus_dir.mkdir(parents=True, exist_ok=True)
+    for source, base in targets:
+        temporary = corpus_dir / f".{base}.uploading"
+        shutil.copyfile(source, temporary)
+        temporary.replace(corpus_dir / base)  # whole file or nothing, for a watcher or a build
+    return [base for _, base in targets]
+
+
+def remove_article(corpus_dir: Path, source: str, manifest: dict) -> None:
+    if source not in {s["path"] for s in manifest.get("sources", [])}:
+        raise QAError(f"资料库中没有这篇文章：{source}")
+    path = (corpus_dir / source).resolve()
+    if not path.is_relative_to(corpus_dir.resolve()):
+        raise QAError(f"不能删除资料库以外的文件：{source}")
+    if not path.is_file():
+        raise QAError(f"文件已不存在：{source}（更新索引即可移除）")
+    path.unlink()

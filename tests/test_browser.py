@@ -1,0 +1,162 @@
+"""The app in a real browser: Playwright driving Debian's Chromium (`apt install chromium`)."""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+import pytest
+
+from .conftest import ROOT, SEED
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+if CHROMIUM is None and os.environ.get("CI"):
+    raise RuntimeError("CI must run the browser tests: .ci/run installs Debian's chromium")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed (apt install chromium)")
+
+HOSTILE = (
+    "# 安全测试\n\n这篇文章里有<script>alert('xss')</script>和<img src=x onerror=alert(2)>两段代码，"
+    "还有一个<a href='javascript:alert(3)'>链接</a>，都应当原样显示为文字。\n"
+)
+NEW_ARTICLE = "# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。周末开放时间延长到晚上九点。\n"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def app_url(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("app")
+    corpus = folder / "corpus"
+    corpus.mkdir()
+    shutil.copy(SEED, corpus / SEED.name)
+    (corpus / "hostile.md").write_text(HOSTILE, encoding="utf-8")
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(folder / "index"), "--corpus", str(corpus)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    url = f"http://127.0.0.1:{port}/"
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail(f"the app did not start:\n{process.stdout.read()}")
+            time.sleep(0.5)
+    yield url
+    process.terminate()
+    process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update"],
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, app_url):
+    page = browser.new_page(viewport={"width": 1280, "height": 900})
+    dialogs = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.goto(app_url, wait_until="domcontentloaded")
+    page.locator("#question textarea").wait_for(timeout=60000)  # the app keeps a connection open
+    yield page
+    assert dialogs == [], f"a script ran: {dialogs}"
+    page.close()
+
+
+def ask(page, question: str) -> None:
+    page.get_by_role("tab", name="问答").click()
+    box = page.locator("#question textarea")
+    box.fill(question)
+    box.press("Enter")  # Enter submits
+
+
+def test_asking_shows_the_answer_highlighted_in_its_passage(page, tmp_path):
+    ask(page, "从武清坐京津城际到北京南站要多长时间？")
+    answer = page.locator("#results mark.answer").first
+    answer.wait_for(timeout=30000)
+    assert answer.inner_text() == "22分钟"
+    assert page.locator("#results mark.term").count() > 0
+    assert "把握" in page.locator("#results .qa-confidence").first.inner_text()
+    page.screenshot(path=str(tmp_path / "answer-laptop.png"), full_page=True)
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.screenshot(path=str(tmp_path / "answer-phone.png"), full_page=True)
+    assert (tmp_path / "answer-phone.png").stat().st_size > 10000
+
+
+def test_the_ask_button_works_too_and_examples_come_from_the_corpus(page):
+    page.locator("#question textarea").fill("V1汽车世界以什么为核心？")
+    page.locator("#ask").click()
+    page.locator("#results mark.answer").first.wait_for(timeout=30000)
+    assert page.locator("#results mark.answer").first.inner_text() == "国际级别赛道"
+    assert page.get_by_text("多少").count() > 0  # examples are questions drawn from the articles
+
+
+def test_a_question_the_articles_cannot_answer_says_so(page, tmp_path):
+    ask(page, "武清区有多少所中学？")
+    notice = page.get_by_text("资料中没有找到这个问题的答案")
+    notice.wait_for(timeout=30000)
+    assert page.locator("#results .qa-hit").count() > 0  # related reading is still shown
+    assert page.locator("#results mark.answer").count() == 0
+    page.screenshot(path=str(tmp_path / "no-answer.png"), full_page=True)
+
+
+def test_markup_inside_articles_is_shown_as_text(page):
+    ask(page, "安全测试的文章里有哪些代码？")
+    page.locator("#results .qa-hit").first.wait_for(timeout=30000)
+    text = page.locator("#results").inner_text()
+    assert "<script>alert('xss')</script>" in text and "onerror" in text
+    assert page.locator("#results script, #results img, #results a").count() == 0
+
+
+def test_an_uploaded_article_is_found_by_the_next_question(page, tmp_path):
+    page.get_by_role("tab", name="资料库").click()
+    upload = tmp_path / "library.md"
+    upload.write_text(NEW_ARTICLE, encoding="utf-8")
+    page.locator("#upload input[type=file]").set_input_files(str(upload))
+    page.locator("#upload-button").click()
+    page.get_by_text("已保存：library.md").wait_for(timeout=60000)
+    assert "library.md" in page.locator("#articles").inner_text()
+    page.screenshot(path=str(tmp_path / "library.png"), full_page=True)
+    ask(page, "图书馆新增了多少藏书？")
+    page.locator("#results mark.answer").first.wait_for(timeout=30000)
+    assert page.locator("#results mark.answer").first.inner_text() == "五万册"
+
+
+def test_the_ask_api_returns_the_json_contract(app_url):
+    from gradio_client import Client
+
+    response = Client(app_url, verbose=False).predict("从武清坐城际到北京南站要多久？", 2, api_name="/ask")
+    assert set(response) == {"query", "no_answer", "hits"}
+    hit = response["hits"][0]
+    assert hit["answer"]["text"] == "22分钟" and hit["text"][hit["answer"]["start"] : hit["answer"]["end"]] == "22分钟"
+    assert len(response["hits"]) == 2
+
+
+@pytest.mark.parametrize(
+    "path", ["index/CURRENT", "corpus/wuqing-jingjinji-coordination.md", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "app.py"]
+)
+def test_the_file_route_serves_nothing_of_the_project_index_or_corpus(app_url, path):
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(f"{app_url}gradio_api/file={path}", timeout=5)
+    assert refused.value.code in (403, 404)
