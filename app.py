@@ -23,9 +23,10 @@ from qa import Assistant, QAError, Settings, build_index
 from qa.embed import DEFAULT_MODEL
 from qa.errors import IndexBusyError
 from qa.examples import example_questions
+from qa.factcheck import FactChecker
 from qa.formats import SUPPORTED_SUFFIXES
 from qa.library import MAX_UPLOAD_BYTES, article_rows, index_facts, remove_article, save_uploads
-from qa.render import render_response
+from qa.render import render_check, render_response
 
 log = logging.getLogger("qa.app")
 
@@ -44,6 +45,15 @@ CSS = """
 mark.answer { background: #ffe58f; color: inherit; padding: 1px 2px; border-radius: 3px; font-weight: 700; }
 mark.term { background: transparent; color: inherit; text-decoration: underline 2px #d48806; text-underline-offset: 3px; }
 .qa-notice { padding: 10px 14px; border-radius: 8px; background: #f5f5f5; color: #434343; }
+.qa-check { padding: 10px 14px; border-radius: 8px; margin-bottom: 8px; }
+.qa-check.qa-supported, .qa-fact.qa-supported { border-left: 6px solid #389e0d; }
+.qa-check.qa-contradicted, .qa-fact.qa-contradicted { border-left: 6px solid #cf1322; }
+.qa-check.qa-not_found, .qa-fact.qa-not_found { border-left: 6px solid #8c8c8c; }
+.qa-check.qa-supported { background: #f6ffed; } .qa-check.qa-contradicted { background: #fff1f0; }
+.qa-check.qa-not_found { background: #fafafa; }
+.qa-fact-value { font-weight: 700; }
+.qa-supported mark.evidence { background: #d9f7be; } .qa-contradicted mark.evidence { background: #ffccc7; }
+mark.evidence { color: inherit; font-weight: 700; padding: 1px 2px; border-radius: 3px; }
 .qa-message { color: #ad6800; }
 """
 LOOPBACK_NAMES = {"localhost", "localhost.localdomain"}
@@ -62,11 +72,17 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
     settings = assistant.settings
     open_editing = admin_password is None and is_loopback(host)
     examples = example_questions(assistant.snapshot, assistant.tokenizer)
+    checker = FactChecker(assistant)
 
     def show_answer(question: str, top_k: float) -> str:
         if not question or not question.strip():
             return '<p class="qa-notice">请输入问题。</p>'
         return render_response(assistant.ask(question, top_k=int(top_k)))
+
+    def show_check(claim: str) -> str:
+        if not claim or not claim.strip():
+            return '<p class="qa-notice">请输入要核查的陈述。</p>'
+        return render_check(checker.check(claim[:500]))
 
     def ask_api(question: str, top_k: int = 5) -> dict:
         """Answer a question; returns the `qa ask --json` object."""
@@ -155,6 +171,14 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
             results = gr.HTML(elem_id="results")
             for trigger in (button.click, question.submit):
                 trigger(show_answer, inputs=[question, top_k], outputs=results, api_visibility="private")
+        with gr.Tab("核查", id="check-tab"):
+            gr.Markdown("输入一句陈述（例如新闻稿中的一句话），逐项核对其中的数字、日期和人名：绿色为有来源支持，红色为与来源矛盾（并给出来源的说法），灰色为未找到来源。")
+            with gr.Row(equal_height=True):
+                claim = gr.Textbox(label="陈述", placeholder="京津城际武清站每日停靠车次最高达到70列", elem_id="claim", scale=5, max_length=500)
+                check_button = gr.Button("核查", variant="primary", elem_id="check", scale=1, min_width=80)
+            check_results = gr.HTML(elem_id="check-results")
+            for trigger in (check_button.click, claim.submit):
+                trigger(show_check, inputs=claim, outputs=check_results, api_visibility="private")
         with gr.Tab("资料库", id="library-tab"):
             unlocked = gr.State(False)
             if admin_password is not None:

@@ -161,3 +161,14 @@ def test_the_file_route_serves_nothing_of_the_project_index_or_corpus(app_url, p
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{app_url}gradio_api/file={path}", timeout=5)
     assert refused.value.code in (403, 404)
+
+
+def test_the_check_tab_marks_a_contradicted_figure_with_the_source_value(page, tmp_path):
+    page.get_by_role("tab", name="核查").click()
+    page.locator("#claim textarea").fill("通武廊联合推出了5条主题旅游线路")
+    page.locator("#check").click()
+    evidence = page.locator("#check-results .qa-contradicted mark.evidence").first
+    evidence.wait_for(timeout=30000)
+    assert evidence.inner_text() == "3条"
+    assert "与来源矛盾" in page.locator("#check-results").inner_text()
+    page.screenshot(path=str(tmp_path / "check.png"), full_page=True)

@@ -52,6 +52,8 @@ DATE = re.compile(
     r"|(?:今天|昨天|明天|前天|后天|今年|去年|明年|前年|本月|上月|下月|当天|当年|同年|今晨|昨晚|本周|上周|下周)"
 )
 # Quoted names, not quoted speech: no sentence punctuation inside.
+# Two digits side by side (十四五, 一二) are a name or a list, not a Chinese numeral.
+_MALFORMED_NUMERAL = re.compile(r"[一二两三四五六七八九][一二两三四五六七八九]")
 _QUOTED = re.compile(r"“[^”\n，。！？；：,!?]{1,30}”|《[^》\n]{1,40}》|「[^」\n，。！？；：]{1,30}」|『[^』\n，。！？；：]{1,30}』")
 _ORGANIZATION_SUFFIX = re.compile(
     r"(?:公司|集团|大学|学院|学校|中学|小学|银行|协会|学会|委员会|研究院|研究所|实验室|中心|医院|政府|联盟|总会|基金会|"
@@ -100,7 +102,8 @@ def extract_candidates(text: str, tokenizer: Tokenizer) -> list[Candidate]:
     for match in DATE.finditer(text):
         add(match.start(), match.end(), "date")
     for match in QUANTITY.finditer(text):
-        add(match.start(), match.end(), "quantity")
+        if not _MALFORMED_NUMERAL.search(match.group()):
+            add(match.start(), match.end(), "quantity")
     for start, end, kind in _entities(text, tokenizer):
         add(start, end, kind)
     return sorted(found, key=lambda c: c.start)

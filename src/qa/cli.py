@@ -19,6 +19,7 @@ _EPILOG = """examples:
   qa watch                                  update index/ whenever corpus/ changes
   qa ask "从武清坐城际到北京南站要多久？"
   qa ask --questions questions.txt --json   one JSON object per line
+  qa check "通武廊联合推出了5条主题旅游线路"
   qa eval ../shared/bench/cmrc2018_trial.json --json
 """
 
@@ -76,6 +77,13 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--json", action="store_true", help="print the JSON contract")
     ask.set_defaults(run=_ask)
 
+    check = commands.add_parser("check", help="check a statement's figures, dates and names against the sources")
+    check.add_argument("claim", nargs="?", help="the statement (put it after -- if it starts with -)")
+    check.add_argument("--claims", type=Path, help="file with one statement per line (results as JSON lines)")
+    check.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
+    check.add_argument("--json", action="store_true", help="print the result as JSON")
+    check.set_defaults(run=_check)
+
     watch = commands.add_parser("watch", help="keep the index current while files in the corpus change")
     watch.add_argument("--corpus", type=Path, default=Path("corpus"), help="folder to watch (default: corpus)")
     watch.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
@@ -129,6 +137,42 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
         if summary.rebuilt:
             state += f"; rebuilt everything: {summary.rebuilt}"
     print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
+
+
+_VERDICT_WORDS = {"supported": "✔ 有来源支持", "contradicted": "✘ 与来源矛盾", "not_found": "？ 未找到来源"}
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .assistant import Assistant
+    from .factcheck import FactChecker
+
+    if (args.claim is None) == (args.claims is None):
+        return _fail(args, "give either a statement or --claims FILE")
+    if args.claims is not None:
+        try:
+            claims = [line.strip() for line in args.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            return _fail(args, f"cannot read {args.claims}: {error}")
+    else:
+        claims = [args.claim]
+    checker = FactChecker(Assistant(Settings(index_dir=args.index)))
+    for claim in claims:
+        result = checker.check(claim)
+        if args.json or args.claims is not None:
+            print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
+            continue
+        print(f"{_VERDICT_WORDS[result.verdict]}：{result.claim}")
+        if result.message:
+            print(f"  {result.message}")
+        for fact in result.facts:
+            line = f"  {fact.text}：{_VERDICT_WORDS[fact.verdict]}"
+            if fact.evidence:
+                e = fact.evidence
+                line += f"（来源写作“{e.value}”，{e.passage.article} · {e.passage.source}）"
+            if fact.note:
+                line += f" {fact.note}"
+            print(line)
+    return 0
 
 
 def _watch(args: argparse.Namespace) -> int:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from html import escape
 
 from .assistant import Hit, Response
+from .factcheck import Check, Fact
 
-__all__ = ["render_response", "render_passage", "confidence_words"]
+__all__ = ["render_response", "render_passage", "render_check", "confidence_words"]
 
 NO_ANSWER_NOTICE = "资料中没有找到这个问题的答案。"
 # Below this, a passage's answer is too unlikely to mark; the card is shown as related reading.
@@ -76,3 +77,34 @@ def render_passage(hit: Hit) -> str:
     if in_answer:
         out.append("</mark>")
     return "".join(out)
+
+
+_VERDICTS = {"supported": "有来源支持", "contradicted": "与来源矛盾", "not_found": "未找到来源"}
+
+
+def render_check(check: Check) -> str:
+    """The overall verdict, then each fact with its verdict and the source span marked."""
+    parts = [
+        f'<div class="qa-check qa-{check.verdict}"><strong>{_VERDICTS[check.verdict]}</strong>：{escape(check.claim)}</div>'
+    ]
+    if check.message:
+        parts.append(f'<p class="qa-notice">{escape(check.message)}</p>')
+    parts.extend(_render_fact(fact) for fact in check.facts)
+    return "\n".join(parts)
+
+
+def _render_fact(fact: Fact) -> str:
+    head = f'<span class="qa-fact-value">{escape(fact.text)}</span> · {_VERDICTS[fact.verdict]}'
+    if fact.evidence and fact.verdict == "contradicted":
+        head += f'：来源写作 <strong>{escape(fact.evidence.value)}</strong>'
+    body = ""
+    if fact.evidence:
+        e = fact.evidence
+        text = e.passage.text
+        marked = (
+            escape(text[: e.start]) + f'<mark class="evidence">{escape(text[e.start : e.end])}</mark>' + escape(text[e.end :])
+        ).replace("\n", "<br>")
+        place = " › ".join(escape(part) for part in (e.passage.article, *e.passage.headings))
+        body = f'<p class="qa-passage">{marked}</p><footer class="qa-source">{place} · {escape(e.passage.source)}</footer>'
+    note = f'<p class="qa-source">{escape(fact.note)}</p>' if fact.note else ""
+    return f'<article class="qa-hit qa-fact qa-{fact.verdict}"><header>{head}</header>{body}{note}</article>'

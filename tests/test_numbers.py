@@ -1,0 +1,66 @@
+import math
+
+import pytest
+
+from qa.numbers import chinese_number, compare, parse_date, parse_quantity
+
+
+@pytest.mark.parametrize(
+    "text, value",
+    [("一百零一", 101), ("两千万", 2e7), ("1.2万", 12000), ("三百", 300), ("十", 10), ("十二", 12), ("二十五", 25),
+     ("583.79亿", 58379000000), ("一千零八十九", 1089), ("3,000", 3000), ("二〇二五", 2025), ("两", 2)],
+)
+def test_chinese_and_arabic_numerals(text, value):
+    assert chinese_number(text.rstrip("万亿")) * (1e4 if text.endswith("万") else 1e8 if text.endswith("亿") else 1) == pytest.approx(value)
+
+
+@pytest.mark.parametrize(
+    "text, before, low, high, unit",
+    [
+        ("500余场", "", 500, 600, "场"),
+        ("三百余家", "", 300, 400, "家"),
+        ("1600万人次", "超", 1.6e7, math.inf, "人次"),
+        ("1500万", "超过", 1.5e7, math.inf, ""),
+        ("583.79亿元", "总投资", 5.8379e10, 5.8379e10, "元"),
+        ("60亿元", "突破", 6e9, math.inf, "元"),
+        ("8000亩", "约", 7200, 8800, "亩"),
+        ("10.5%", "增长", 10.5, 10.5, "%"),
+        ("22分钟", "", 22, 22, "分钟"),
+        ("70列", "最高", 70, 70, "列"),
+        ("2万PFlops", "达", 20000, 20000, "PFlops"),
+        ("3.42平方公里", "", 3.42, 3.42, "平方公里"),
+        ("1600多万", "", 1.6e7, 1.7e7, ""),
+        ("100人", "不到", 0, 100, "人"),
+        ("30亿元", "近", 2.7e9, 3e9, "元"),
+    ],
+)
+def test_qualifiers_set_the_interval(text, before, low, high, unit):
+    quantity = parse_quantity(text, before=before)
+    assert (quantity.low, quantity.high, quantity.unit) == (pytest.approx(low), pytest.approx(high), unit)
+
+
+@pytest.mark.parametrize(
+    "claim, claim_before, source, source_before, verdict",
+    [
+        ("500余场", "", "500余场", "", "supported"),
+        ("三百余家", "", "300余家", "", "supported"),
+        ("5条", "", "3条", "", "contradicted"),
+        ("1600万人次", "超", "1500万人次", "超过", "unconfirmed"),  # not contradicted
+        ("1500万人次", "超过", "1600万人次", "超", "supported"),
+        ("80亿元", "", "60亿元", "突破", "unconfirmed"),
+        ("50亿元", "", "60亿元", "突破", "contradicted"),
+        ("8000亩", "约", "8000亩", "", "supported"),
+        ("10亿元", "", "1000000000元", "", "supported"),
+        ("10%", "", "10亿元", "", None),
+    ],
+)
+def test_comparing_what_claim_and_source_allow(claim, claim_before, source, source_before, verdict):
+    assert compare(parse_quantity(claim, before=claim_before), parse_quantity(source, before=source_before)) == verdict
+
+
+def test_dates_take_the_article_year_and_compare_by_part():
+    assert parse_date("6月30日", year=2025).to_json() == {"year": 2025, "month": 6, "day": 30}
+    assert compare(parse_date("2025年6月30日"), parse_date("2025年6月30日")) == "supported"
+    assert compare(parse_date("2025年7月1日"), parse_date("2025年6月30日")) == "contradicted"
+    assert compare(parse_date("2025年"), parse_date("2025年6月30日")) == "supported"
+    assert compare(parse_date("2025年6月30日"), parse_date("2025年")) == "unconfirmed"
