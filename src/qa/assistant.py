@@ -23,6 +23,7 @@ from .reader import PassageInput, Reader, RuleReader
 from .search import Mode, Retriever
 from .errors import QAError
 from .store import Snapshot, current_name, load_snapshot
+from .text import clean
 from .tokens import Tokenizer
 
 __all__ = ["Hit", "Response", "Assistant"]
@@ -149,7 +150,7 @@ class Assistant:
         mode: Mode = "hybrid",
         question_vector: np.ndarray | None = None,
     ) -> Response:
-        query = " ".join(question.split())
+        query = " ".join(clean(question).split())
         message = None
         if len(query) > MAX_QUESTION_CHARS:
             query = query[:MAX_QUESTION_CHARS]

@@ -28,7 +28,7 @@ from .errors import IndexCorruptError, IndexMissingError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
 from .lexical import LexicalIndex
 from .store import FORMAT_VERSION, Snapshot, TokenStore, index_lock, load_snapshot, read_manifest, write_snapshot
-from .text import sentence_spans
+from .text import sentence_spans, simplified
 from .tokens import Tokenizer
 
 __all__ = ["BuildSummary", "build_index", "build_from_articles"]
@@ -289,7 +289,7 @@ def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings,
     for i in missing:
         text = parts.passages[i].text
         spans = sentence_spans(text)
-        texts.extend(text[s.start : s.end] for s in spans)
+        texts.extend(simplified(text[s.start : s.end]) for s in spans)
         counts.append(len(spans))
     vectors = embedder.encode(texts, show_progress=show_progress)
     position = 0

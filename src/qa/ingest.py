@@ -23,7 +23,7 @@ from pathlib import Path
 
 from .errors import IngestError
 from .formats import SUPPORTED_SUFFIXES, read_document
-from .text import ends_sentence, fold, is_byline
+from .text import clean, ends_sentence, fold, is_byline
 
 __all__ = ["Article", "Paragraph", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files"]
 
@@ -134,7 +134,7 @@ def parse_article(
     """
     if sha256 is None:
         sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    heading_title, blocks, bylines, headings = _blocks(raw)
+    heading_title, blocks, bylines, headings = _blocks(clean(raw))
     repairs: list[str] = []
     blocks = _join_broken_lines(blocks, repairs)
     blocks = _drop_duplicates(blocks, repairs)

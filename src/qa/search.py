@@ -17,6 +17,7 @@ import numpy as np
 from .config import Settings
 from .embed import Embedder
 from .store import Snapshot
+from .text import simplified
 from .tokens import Tokenizer
 
 __all__ = ["Mode", "ScoredPassage", "Retriever"]
@@ -44,7 +45,7 @@ class Retriever:
         self._settings = settings
 
     def embed_questions(self, questions: list[str]) -> np.ndarray:
-        return self._embedder.encode(questions)
+        return self._embedder.encode([simplified(q) for q in questions])
 
     def sentence_scores(self, question_vector: np.ndarray, passage: int) -> np.ndarray:
         """Cosine of the question with each sentence (clause) of a passage, as indexed."""

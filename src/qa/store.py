@@ -49,7 +49,7 @@ __all__ = [
     "write_snapshot",
 ]
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 _POINTER = "CURRENT"
 _LOCK = ".lock"
 _SNAPSHOTS = "snapshots"

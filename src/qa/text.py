@@ -1,7 +1,13 @@
 """Character-level text helpers shared by ingestion, chunking, tokenizing and answering.
 
-Everything here keeps string positions intact: `fold` maps a text to a string of the
-same length, so a position found in folded text is the same position in the original.
+- `clean` removes what no reader should see and no matcher should trip on: control,
+  zero-width and bidi-override characters. Questions and article text pass through it.
+- `fold` is the one normalisation under all matching: NFKC (full-width → half-width),
+  lower case, and Traditional → Simplified Chinese, character by character so that the
+  result has exactly the same length: a position found in folded text is the same
+  position in the original.
+- `simplified` converts whole texts (phrase-aware, length may change) for the embedding
+  model, which sees questions and sentences the same way.
 """
 
 from __future__ import annotations
@@ -11,7 +17,7 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["Span", "fold", "sentence_spans", "ends_sentence", "is_byline", "is_cjk"]
+__all__ = ["Span", "clean", "fold", "simplified", "sentence_spans", "ends_sentence", "is_byline", "is_cjk"]
 
 
 class Span(NamedTuple):
@@ -34,12 +40,38 @@ _CLAUSE_END = re.compile(rf"(?:[。！？；]+|…+|\.{{3,}}|[!?;]+{_AFTER_ASCII
 _PARAGRAPH_FINAL = set("。！？；!?;…：:" + _CLOSERS.replace(")", "").replace("）", ""))
 
 
+# Zero-width characters, bidi embeddings/overrides/isolates, and the byte order mark.
+_INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+
+
+def clean(text: str) -> str:
+    """`text` without control, zero-width and bidi-override characters (\n and \t kept)."""
+    return _CONTROL.sub("", _INVISIBLE.sub("", text))
+
+
+@lru_cache(maxsize=1)
+def _converter():
+    import opencc
+
+    return opencc.OpenCC("t2s")
+
+
+def simplified(text: str) -> str:
+    """Traditional Chinese in `text` converted to Simplified, phrase by phrase."""
+    return _converter().convert(text)
+
+
 @lru_cache(maxsize=65536)
 def _fold_char(char: str) -> str:
     folded = unicodedata.normalize("NFKC", char).lower()
     # NFKC may expand one character into several (㎡ → m2); keep the original then,
     # so that positions stay aligned.
-    return folded if len(folded) == 1 else char.lower()
+    folded = folded if len(folded) == 1 else char.lower()
+    if is_cjk(folded):
+        converted = _converter().convert(folded)
+        folded = converted if len(converted) == 1 else folded
+    return folded
 
 
 def fold(text: str) -> str:
