@@ -20,7 +20,7 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is n
 
 HOSTILE = (
     "# 安全测试\n\n这篇文章里有<script>alert('xss')</script>和<img src=x onerror=alert(2)>两段代码，"
-    "还有一个<a href='javascript:alert(3)'>链接</a>，都应当原样显示为文字。\n"
+    "还有一个<a href='javascript:alert(3)'>链接</a>和全角的＜script＞alert(4)＜/script＞，都应当原样显示为文字。\n"
 )
 NEW_ARTICLE = "# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。周末开放时间延长到晚上九点。\n"
 
@@ -32,7 +32,8 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="module")
-def app_url(tmp_path_factory):
+def app(tmp_path_factory):
+    """The running app: its URL and the folder holding its corpus and index."""
     folder = tmp_path_factory.mktemp("app")
     corpus = folder / "corpus"
     corpus.mkdir()
@@ -56,9 +57,14 @@ def app_url(tmp_path_factory):
                 process.kill()
                 pytest.fail(f"the app did not start:\n{process.stdout.read()}")
             time.sleep(0.5)
-    yield url
+    yield url, folder
     process.terminate()
     process.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def app_url(app):
+    return app[0]
 
 
 @pytest.fixture(scope="module")
@@ -75,12 +81,14 @@ def browser():
 @pytest.fixture
 def page(browser, app_url):
     page = browser.new_page(viewport={"width": 1280, "height": 900})
-    dialogs = []
+    dialogs, elsewhere = [], []
     page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    page.on("request", lambda request: None if request.url.startswith((app_url, "data:", "blob:")) else elsewhere.append(request.url))
     page.goto(app_url, wait_until="domcontentloaded")
     page.locator("#question textarea").wait_for(timeout=60000)  # the app keeps a connection open
     yield page
     assert dialogs == [], f"a script ran: {dialogs}"
+    assert elsewhere == [], f"the page reached beyond the app: {elsewhere}"
     page.close()
 
 
@@ -129,6 +137,14 @@ def test_markup_inside_articles_is_shown_as_text(page):
     assert page.locator("#results script, #results img, #results a").count() == 0
 
 
+def test_markup_inside_a_question_is_shown_as_text(page):
+    hostile = "<script>alert(5)</script>＜script＞alert(6)＜/script＞<img src=x onerror=alert(7)>安全测试有哪些代码？"
+    ask(page, hostile)
+    page.locator("#results .qa-hit").first.wait_for(timeout=30000)
+    assert page.locator("#results script, #results img").count() == 0
+    assert "＜script＞alert(4)＜/script＞" in page.locator("#results").inner_text()
+
+
 def test_an_uploaded_article_is_found_by_the_next_question(page, tmp_path):
     page.get_by_role("tab", name="资料库").click()
     upload = tmp_path / "library.md"
@@ -155,11 +171,28 @@ def test_the_ask_api_returns_the_json_contract(app_url):
 
 
 @pytest.mark.parametrize(
-    "path", ["index/CURRENT", "corpus/wuqing-jingjinji-coordination.md", "/etc/passwd", "..%2F..%2Fetc%2Fpasswd", "app.py"]
+    "path",
+    [
+        "index/manifest.json",
+        "index/CURRENT",
+        "corpus/wuqing-jingjinji-coordination.md",
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2e%2e%2f%2e%2e%2fetc%2fpasswd",
+        "app.py",
+        "pyproject.toml",
+        "{index}/CURRENT",
+        "{manifest}",
+        "{corpus}/hostile.md",
+    ],
 )
-def test_the_file_route_serves_nothing_of_the_project_index_or_corpus(app_url, path):
+def test_the_file_route_serves_nothing_of_the_project_index_or_corpus(app, path):
+    url, folder = app
+    manifest = next((folder / "index" / "snapshots").glob("*/manifest.json"))
+    path = path.format(index=folder / "index", manifest=manifest, corpus=folder / "corpus")
     with pytest.raises(urllib.error.HTTPError) as refused:
-        urllib.request.urlopen(f"{app_url}gradio_api/file={path}", timeout=5)
+        urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=5)
     assert refused.value.code in (403, 404)
 
 

@@ -131,8 +131,12 @@ def build_index(
         counts = {"added": 0, "updated": 0, "unchanged": 0}
         for path in corpus_files(settings.corpus_dir):
             source = path.relative_to(settings.corpus_dir).as_posix()
-            stat = path.stat()
             entry = known.get(source)
+            try:
+                stat = path.stat()
+            except OSError:  # deleted between listing and reading: it is simply gone
+                warnings.append(f"skipped {source}: it disappeared while the index was being updated")
+                continue
             if entry and (entry.get("bytes"), entry.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
                 _reuse_source(parts, previous, entry, by_source.get(source, []))
                 counts["unchanged"] += 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,11 +34,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(args, str(error))
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # a bug: say so plainly; QA_DEBUG=1 shows the traceback
+        if os.environ.get("QA_DEBUG"):
+            raise
+        return _fail(args, f"internal error ({type(error).__name__}: {error}); run with QA_DEBUG=1 for details")
 
 
 def _fail(args: argparse.Namespace, message: str) -> int:
     if getattr(args, "json", False):
-        print(json.dumps({"error": message}, ensure_ascii=False))
+        # The shape of the command's normal output, so that readers of it need no special case.
+        shape = {"query": getattr(args, "question", None) or "", "no_answer": True, "hits": []} if args.run is _ask else {}
+        print(json.dumps({**shape, "message": message, "error": message}, ensure_ascii=False))
     print(f"qa: error: {message}", file=sys.stderr)
     return 2
 

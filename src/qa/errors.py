@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError"]
+__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError", "IndexWriteError"]
 
 
 class QAError(Exception):
@@ -23,3 +23,7 @@ class IngestError(QAError):
 
 class IndexBusyError(QAError):
     """Another process is writing the index."""
+
+
+class IndexWriteError(QAError):
+    """A new snapshot could not be written (disk full, no permission); the old one serves on."""

@@ -35,7 +35,7 @@ import numpy as np
 
 from .chunk import Passage
 from .dense import DenseIndex
-from .errors import IndexBusyError, IndexCorruptError, IndexMissingError
+from .errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexWriteError
 from .lexical import LexicalIndex
 
 __all__ = [
@@ -107,8 +107,12 @@ class Snapshot:
 @contextmanager
 def index_lock(index_dir: Path) -> Iterator[None]:
     """Hold the index's writer lock, or raise IndexBusyError naming the holder."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    with open(index_dir / _LOCK, "a+", encoding="utf-8") as lock:
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+        lock = open(index_dir / _LOCK, "a+", encoding="utf-8")
+    except OSError as error:
+        raise IndexWriteError(f"cannot write to {index_dir} ({error.strerror or error})") from None
+    with lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -155,30 +159,36 @@ def write_snapshot(
             f"passages ({len(passages)}), vectors ({dense.size}), BM25 documents ({lexical.size}) "
             f"and token lists ({len(tokens)}) differ"
         )
-    snapshots = index_dir / _SNAPSHOTS
-    snapshots.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-    path = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=snapshots))
-
-    with open(path / _PASSAGES, "w", encoding="utf-8") as out:
-        for passage in passages:
-            out.write(json.dumps(passage.to_json(), ensure_ascii=False) + "\n")
-    dense.save(path / _DENSE, path / _OWNERS)
-    lexical.save(path / _LEXICAL)
-    np.save(path / _TOKENS, tokens.ids, allow_pickle=False)
-    np.save(path / _TOKEN_OFFSETS, tokens.offsets, allow_pickle=False)
-    (path / _TOKEN_VOCAB).write_text(json.dumps(tokens.vocabulary, ensure_ascii=False), encoding="utf-8")
-
-    manifest = {
-        **manifest,
-        "format_version": FORMAT_VERSION,
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "files": _describe_files(path),
-    }
-    _write_json(path / _MANIFEST, manifest)
-    _fsync_tree(path)
-
-    _write_atomically(index_dir / _POINTER, path.name + "\n")
+    path: Path | None = None
+    try:
+        snapshots = index_dir / _SNAPSHOTS
+        snapshots.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
+        path = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=snapshots))
+        with open(path / _PASSAGES, "w", encoding="utf-8") as out:
+            for passage in passages:
+                out.write(json.dumps(passage.to_json(), ensure_ascii=False) + "\n")
+        dense.save(path / _DENSE, path / _OWNERS)
+        lexical.save(path / _LEXICAL)
+        np.save(path / _TOKENS, tokens.ids, allow_pickle=False)
+        np.save(path / _TOKEN_OFFSETS, tokens.offsets, allow_pickle=False)
+        (path / _TOKEN_VOCAB).write_text(json.dumps(tokens.vocabulary, ensure_ascii=False), encoding="utf-8")
+        manifest = {
+            **manifest,
+            "format_version": FORMAT_VERSION,
+            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "files": _describe_files(path),
+        }
+        _write_json(path / _MANIFEST, manifest)
+        _fsync_tree(path)
+        _write_atomically(index_dir / _POINTER, path.name + "\n")
+    except (OSError, RuntimeError) as error:  # faiss reports write failures as RuntimeError
+        if path is not None:
+            shutil.rmtree(path, ignore_errors=True)
+        reason = getattr(error, "strerror", None) or str(error)
+        raise IndexWriteError(
+            f"cannot write the index to {index_dir} ({reason}); the previous index is unchanged and still in use"
+        ) from None
     for old in snapshots.iterdir():
         if old != path and old.is_dir():
             shutil.rmtree(old, ignore_errors=True)

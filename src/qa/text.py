@@ -46,7 +46,7 @@ _CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 
 
 def clean(text: str) -> str:
-    """`text` without control, zero-width and bidi-override characters (\n and \t kept)."""
+    """`text` without control, zero-width and bidi-override characters (line breaks and tabs kept)."""
     return _CONTROL.sub("", _INVISIBLE.sub("", text))
 
 
