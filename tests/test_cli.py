@@ -117,3 +117,14 @@ def test_index_and_ask_with_a_sentence_transformers_model(tmp_path, tiny_corpus,
     assert code == 0 and json.loads(out)["passages"] == 2
     code, out, _ = run(capsys, "ask", "湿地公园占地多少亩？", "--index", index, "--json")
     assert code == 0 and "1200亩" in json.loads(out)["hits"][0]["text"]
+
+
+def test_an_overlong_question_is_shortened_with_a_notice(index, capsys):
+    code, out, _ = run(capsys, "ask", "公园几点开门？" * 200, "--index", index, "--json")
+    response = json.loads(out)
+    assert code == 0 and len(response["query"]) == 500 and "只使用了前500个字" in response["message"]
+
+
+def test_traditional_chinese_finds_simplified_sources(index, capsys):
+    code, out, _ = run(capsys, "ask", "濕地公園佔地多少畝？", "--index", index, "--json")
+    assert code == 0 and json.loads(out)["hits"][0]["answer"]["text"] == "1200亩"

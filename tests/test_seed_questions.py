@@ -35,3 +35,14 @@ def test_answer_offsets_match_the_passage_text(seed_assistant):
                 assert hit.passage.text[hit.answer.start : hit.answer.end] == hit.answer.text
             for h in hit.highlights:
                 assert 0 <= h.start < h.end <= len(hit.passage.text)
+
+
+def test_a_traditional_chinese_question_after_double_dash(seed_assistant, capsys):
+    import json
+
+    from qa.cli import main
+
+    code = main(["ask", "--json", "--index", str(seed_assistant.settings.index_dir), "--", "從武清坐京津城際到北京南站要多長時間？"])
+    response = json.loads(capsys.readouterr().out)
+    assert code == 0 and "22分钟" in response["hits"][0]["text"]
+    assert response["hits"][0]["answer"]["text"] == "22分钟"
