@@ -233,6 +233,7 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model used when the index is (re)built")
     parser.add_argument("--reader", default="rules", help="'rules' (default) or a question-answering model's name or folder")
+    parser.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more are told the app is busy")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -250,7 +251,7 @@ def main() -> None:
         raise SystemExit(f"error: {error}") from None
 
     app = build_app(assistant, host=args.host, admin_password=os.environ.get("QA_ADMIN_PASSWORD") or None)
-    app.queue(default_concurrency_limit=2, max_size=64)
+    app.queue(default_concurrency_limit=2, max_size=args.max_queue)
     project = Path(__file__).resolve().parent
     app.launch(
         server_name=args.host,

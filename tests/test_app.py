@@ -85,3 +85,17 @@ def test_uploads_outside_the_limits_change_nothing(app_module, assistant, tmp_pa
     message = handler(blocks, "upload")([str(good), str(script)], False, NoProgress())[0]
     assert "不支持的文件类型" in message
     assert not (assistant.settings.corpus_dir / "good.md").exists()  # a rejected batch writes nothing
+
+
+def test_oversized_and_too_many_uploads_are_refused(app_module, assistant, tmp_path):
+    from qa.library import MAX_UPLOAD_BYTES, MAX_UPLOAD_FILES
+
+    blocks = app_module.build_app(assistant)
+    big = tmp_path / "big.md"
+    big.write_bytes(b"a" * (MAX_UPLOAD_BYTES + 1))
+    assert "文件过大" in handler(blocks, "upload")([str(big)], False, NoProgress())[0]
+    small = [tmp_path / f"n{i}.md" for i in range(MAX_UPLOAD_FILES + 1)]
+    for path in small:
+        path.write_text("# 短\n\n内容。", encoding="utf-8")
+    assert "一次最多上传" in handler(blocks, "upload")([str(p) for p in small], False, NoProgress())[0]
+    assert not any((assistant.settings.corpus_dir / p.name).exists() for p in small)

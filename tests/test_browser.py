@@ -31,17 +31,14 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def app(tmp_path_factory):
-    """The running app: its URL and the folder holding its corpus and index."""
-    folder = tmp_path_factory.mktemp("app")
+def start_app(folder, *options):
     corpus = folder / "corpus"
     corpus.mkdir()
     shutil.copy(SEED, corpus / SEED.name)
     (corpus / "hostile.md").write_text(HOSTILE, encoding="utf-8")
     port = free_port()
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(folder / "index"), "--corpus", str(corpus)],
+        [sys.executable, str(ROOT / "app.py"), "--port", str(port), "--index", str(folder / "index"), "--corpus", str(corpus), *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -57,6 +54,14 @@ def app(tmp_path_factory):
                 process.kill()
                 pytest.fail(f"the app did not start:\n{process.stdout.read()}")
             time.sleep(0.5)
+    return process, url
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    """The running app: its URL and the folder holding its corpus and index."""
+    folder = tmp_path_factory.mktemp("app")
+    process, url = start_app(folder)
     yield url, folder
     process.terminate()
     process.wait(timeout=30)
@@ -205,3 +210,28 @@ def test_the_check_tab_marks_a_contradicted_figure_with_the_source_value(page, t
     assert evidence.inner_text() == "3条"
     assert "与来源矛盾" in page.locator("#check-results").inner_text()
     page.screenshot(path=str(tmp_path / "check.png"), full_page=True)
+
+
+def test_a_full_queue_answers_busy_instead_of_piling_up(tmp_path):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from gradio_client import Client
+
+    process, url = start_app(tmp_path, "--max-queue", "1")
+    try:
+        client = Client(url, verbose=False)
+
+        def ask_once(_):
+            try:
+                client.predict("从武清坐城际到北京南站要多久？", api_name="/ask")
+                return "answered"
+            except Exception as error:  # what the client was told
+                return "busy" if "queue is full" in str(error).lower() else f"failed: {error}"
+
+        with ThreadPoolExecutor(max_workers=30) as pool:
+            outcomes = list(pool.map(ask_once, range(30)))
+    finally:
+        process.terminate()
+        process.wait(timeout=30)
+    assert "busy" in outcomes and "answered" in outcomes
+    assert all(o in ("busy", "answered") for o in outcomes), outcomes
