@@ -119,32 +119,34 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
             f"共 {summary.articles} 篇文章、{summary.passages} 个段落。" + (f"\n注意：{warnings}" if warnings else "")
         )
 
-    def upload(files, unlocked: bool, progress=gr.Progress(track_tqdm=True)):
+    def edit(unlocked: bool, change, failure: str, progress: gr.Progress):
+        """Run an editing `change` (it returns what it did) if allowed, then update the index."""
         if not allowed(unlocked):
             return (locked_message(),) + library_view()
         try:
-            paths = [Path(f) for f in (files or [])]
-            saved = save_uploads(settings.corpus_dir, paths, [_original_name(f) for f in (files or [])])
-            message = f"已保存：{'、'.join(saved)}。" + update_index(progress)
+            message = change() + update_index(progress)
         except IndexBusyError:
             message = "另一个索引更新正在进行，请稍后再试。"
         except QAError as error:
-            message = f"未能上传：{error}"
+            message = f"{failure}：{error}"
         return (message,) + library_view()
 
+    def upload(files, unlocked: bool, progress=gr.Progress(track_tqdm=True)):
+        def save() -> str:
+            paths = [Path(f) for f in (files or [])]
+            saved = save_uploads(settings.corpus_dir, paths, [_original_name(f) for f in (files or [])])
+            return f"已保存：{'、'.join(saved)}。"
+
+        return edit(unlocked, save, "未能上传", progress)
+
     def remove(source: str | None, unlocked: bool, progress=gr.Progress()):
-        if not allowed(unlocked):
-            return (locked_message(),) + library_view()
-        if not source:
-            return ("请先选择要删除的文章。",) + library_view()
-        try:
+        def delete() -> str:
+            if not source:
+                raise QAError("请先选择要删除的文章。")
             remove_article(settings.corpus_dir, source, assistant.snapshot.manifest)
-            message = f"已删除：{source}。" + update_index(progress)
-        except IndexBusyError:
-            message = "另一个索引更新正在进行，请稍后再试。"
-        except QAError as error:
-            message = f"未能删除：{error}"
-        return (message,) + library_view()
+            return f"已删除：{source}。"
+
+        return edit(unlocked, delete, "未能删除", progress)
 
     def locked_message() -> str:
         if admin_password is not None:

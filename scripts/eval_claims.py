@@ -38,7 +38,7 @@ def main() -> None:
         if not correct:
             print(f"miss: {row['claim']} → {result.verdict} {values} (expected {row['verdict']} {row.get('source_value', '')})")
     total = sum(right.values())
-    print(f"\n| expected | claims | right |\n|---|---|---|")
+    print("\n| expected | claims | right |\n|---|---|---|")
     for verdict in ("supported", "contradicted", "not_found"):
         print(f"| {verdict} | {by_verdict[verdict]} | {right[verdict]} |")
     print(f"| **all** | {len(rows)} | {total} ({total / len(rows):.0%}) |")

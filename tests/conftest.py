@@ -78,14 +78,6 @@ def seed_assistant(tmp_path_factory, use_embedder, tokenizer):
 
 
 @pytest.fixture
-def seed_corpus(tmp_path: Path) -> Path:
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    shutil.copy(SEED, corpus / SEED.name)
-    return corpus
-
-
-@pytest.fixture
 def tiny_corpus(tmp_path: Path) -> Path:
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -116,6 +116,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _lines(path: Path) -> list[str]:
+    """The non-blank lines of a UTF-8 file, one question or statement each."""
+    try:
+        return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    except (OSError, UnicodeDecodeError) as error:
+        raise QAError(f"cannot read {path}: {error}") from None
+
+
 def _show_progress() -> bool:
     return sys.stderr.isatty()
 
@@ -155,13 +163,7 @@ def _check(args: argparse.Namespace) -> int:
 
     if (args.claim is None) == (args.claims is None):
         return _fail(args, "give either a statement or --claims FILE")
-    if args.claims is not None:
-        try:
-            claims = [line.strip() for line in args.claims.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as error:
-            return _fail(args, f"cannot read {args.claims}: {error}")
-    else:
-        claims = [args.claim]
+    claims = _lines(args.claims) if args.claims is not None else [args.claim]
     checker = FactChecker(Assistant(Settings(index_dir=args.index)))
     for claim in claims:
         result = checker.check(claim)
@@ -203,13 +205,7 @@ def _ask(args: argparse.Namespace) -> int:
         return _fail(args, "give either a question or --questions FILE")
     if args.top_k < 1:
         return _fail(args, "--top-k must be at least 1")
-    if args.questions is not None:
-        try:
-            questions = [line.strip() for line in args.questions.read_text(encoding="utf-8").splitlines() if line.strip()]
-        except (OSError, UnicodeDecodeError) as error:
-            return _fail(args, f"cannot read {args.questions}: {error}")
-    else:
-        questions = [args.question]
+    questions = _lines(args.questions) if args.questions is not None else [args.question]
     assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k, reader=args.reader))
     for question in questions:
         response = assistant.ask(question, top_k=args.top_k, mode=args.mode)
