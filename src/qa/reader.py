@@ -150,7 +150,8 @@ class RuleReader:
         if not passages:
             return Reading((), None, 0.0, True)
         analysis = analyse_question(question)
-        refs, features, candidates = self.sentence_features(question, passages, analysis=analysis)
+        weights = _token_weights(self._tokenizer.query_tokens(question))
+        refs, features, candidates = self.sentence_features(question, passages, analysis=analysis, weights=weights)
         scores = features @ self.model.sentence_weights
         probabilities = _softmax(scores)
 
@@ -159,7 +160,10 @@ class RuleReader:
             if ref.passage not in best_of or scores[row] > scores[best_of[ref.passage]]:
                 best_of[ref.passage] = row
         top_row = best_sentence_row(features, scores)
-        answerable = self.answerable(question, passages, refs, features, scores, top_row, candidates)
+        row = self.answerable_features(
+            question, passages, features, scores, top_row, refs, candidates, analysis=analysis, weights=weights
+        )
+        answerable = float(_sigmoid(row @ self.model.answerable_weights))
         no_answer = answerable < self.model.answerable_threshold
 
         answers: list[Answer | None] = []
@@ -185,11 +189,16 @@ class RuleReader:
     # -- sentence scoring ------------------------------------------------------------
 
     def sentence_features(
-        self, question: str, passages: list[PassageInput], *, analysis: Question | None = None
+        self,
+        question: str,
+        passages: list[PassageInput],
+        *,
+        analysis: Question | None = None,
+        weights: dict[str, float] | None = None,
     ) -> tuple[list[SentenceRef], np.ndarray, list[list[Candidate]]]:
         """One feature row per sentence of the passages (see SENTENCE_FEATURES)."""
         analysis = analysis or analyse_question(question)
-        weights = _token_weights(self._tokenizer.query_tokens(question))
+        weights = weights if weights is not None else _token_weights(self._tokenizer.query_tokens(question))
         total = sum(weights.values()) or 1.0
         folded_question = fold(question)
         predicates = self._predicates(analysis)
@@ -241,20 +250,6 @@ class RuleReader:
             matrix[:, cosine + 1] = matrix[:, cosine] - matrix[:, cosine].max()
         return refs, matrix, candidates
 
-    def answerable(
-        self,
-        question: str,
-        passages: list[PassageInput],
-        refs: list[SentenceRef],
-        features: np.ndarray,
-        scores: np.ndarray,
-        top_row: int,
-        candidates: list[list[Candidate]],
-    ) -> float:
-        """Probability that the passages answer the question (see ANSWERABLE_FEATURES)."""
-        row = self.answerable_features(question, passages, features, scores, top_row, refs, candidates)
-        return float(_sigmoid(row @ self.model.answerable_weights))
-
     def answerable_features(
         self,
         question: str,
@@ -264,11 +259,15 @@ class RuleReader:
         top_row: int,
         refs: list[SentenceRef],
         candidates: list[list[Candidate]],
+        *,
+        analysis: Question | None = None,
+        weights: dict[str, float] | None = None,
     ) -> np.ndarray:
-        weights = _token_weights(self._tokenizer.query_tokens(question))
+        """One row of ANSWERABLE_FEATURES for the question and the passages read."""
+        weights = weights if weights is not None else _token_weights(self._tokenizer.query_tokens(question))
         total = sum(weights.values()) or 1.0
         top = fold(passages[0].text)
-        analysis = analyse_question(question)
+        analysis = analysis or analyse_question(question)
         typed = analysis.type in _TYPED
         sentence = passages[refs[top_row].passage].text[refs[top_row].span.start : refs[top_row].span.end]
         support = _local_support(analysis, fold(sentence), candidates[top_row], weights, total) if typed else (
