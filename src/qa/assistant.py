@@ -110,6 +110,10 @@ class Assistant:
     def snapshot(self) -> Snapshot:
         return self._current().snapshot
 
+    def article(self, source: str) -> dict:
+        """What the current index records about an article (title, date, url …), by source path."""
+        return self._current().sources.get(source, {})
+
     def embedder(self, name: str) -> Embedder:
         """The embedding model called `name`, loaded once and shared with index updates."""
         if name not in self._embedders:
@@ -160,6 +164,8 @@ class Assistant:
             return Response(query, (), True, "请输入一个具体的问题，例如：从武清坐城际到北京南站要多久？")
 
         serving = self._current()  # this question's snapshot, start to finish
+        if question_vector is None and mode != "bm25":  # embedded once, for search and reader
+            question_vector = serving.retriever.embed_questions([query])[0]
         k = top_k or self.settings.top_k
         scored = serving.retriever.search(
             query,
@@ -171,8 +177,6 @@ class Assistant:
         if not scored:
             return Response(query, (), True, message)
         passages = [serving.snapshot.passages[result.index] for result in scored]
-        if question_vector is None and mode != "bm25":
-            question_vector = serving.retriever.embed_questions([query])[0]
         reading = self.reader.read(
             query,
             [

@@ -277,7 +277,5 @@ def _overlaps(start: int, end: int, candidate: Candidate) -> bool:
 
 
 def _article_year(assistant: Assistant, passage: Passage) -> int | None:
-    date = assistant.snapshot.manifest and next(
-        (s.get("date") for s in assistant.snapshot.manifest.get("sources", []) if s["path"] == passage.source), None
-    )
+    date = assistant.article(passage.source).get("date")
     return int(date[:4]) if date and date[:4].isdigit() else None

@@ -21,7 +21,6 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
@@ -143,8 +142,6 @@ class RuleReader:
     def __init__(self, tokenizer: Tokenizer, model: ReaderModel | None = None) -> None:
         self._tokenizer = tokenizer
         self.model = model or ReaderModel.load()
-        # Passages recur across questions; tagging a sentence is the reader's costliest step.
-        self._candidates = lru_cache(maxsize=8192)(lambda sentence: tuple(extract_candidates(sentence, tokenizer)))
 
     def read(self, question: str, passages: list[PassageInput]) -> Reading:
         if not passages:
@@ -215,7 +212,7 @@ class RuleReader:
             first = folded[0] if folded else ""
             cosines = _sentence_cosines(passage, spans)
             for index, (span, sentence) in enumerate(zip(spans, folded)):
-                found = list(self._candidates(passage.text[span.start : span.end]))
+                found = extract_candidates(passage.text[span.start : span.end], self._tokenizer)
                 typed = any(
                     c.matches(analysis.type) and fold(passage.text[span.start + c.start : span.start + c.end]) not in folded_question
                     for c in found

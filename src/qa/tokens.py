@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+from functools import lru_cache
 from threading import Lock
 
 import jieba
@@ -46,6 +47,9 @@ class Tokenizer:
         self._jieba = jieba.Tokenizer()
         self._tagger = jieba.posseg.POSTokenizer(self._jieba)
         self._lock = Lock()
+        # Tagging is the costliest step of reading and fact-checking, and the same passages
+        # come back question after question.
+        self._tagged = lru_cache(maxsize=8192)(self._tag)
 
     def warm_up(self) -> None:
         """Load jieba's dictionary now rather than on the first question."""
@@ -59,6 +63,9 @@ class Tokenizer:
 
     def tag(self, text: str) -> list[tuple[str, str, int, int]]:
         """(word, part-of-speech flag, start, end) for every word of `text`, in order."""
+        return list(self._tagged(text))
+
+    def _tag(self, text: str) -> tuple[tuple[str, str, int, int], ...]:
         self.warm_up()
         tagged = []
         position = 0
@@ -66,7 +73,7 @@ class Tokenizer:
             end = position + len(pair.word)
             tagged.append((text[position:end], pair.flag, position, end))
             position = end
-        return tagged
+        return tuple(tagged)
 
     def document_tokens(self, text: str) -> list[str]:
         return self.words(text) + _char_ngrams(fold(text))
