@@ -28,6 +28,10 @@ def test_shipped_model_matches_the_features_and_says_where_it_came_from():
     assert "sentence_choice" in model.provenance["cross_validated"]
 
 
+def most_confident(reading) -> int:
+    return max(range(len(reading.answers)), key=lambda i: reading.answers[i].confidence if reading.answers[i] else -1.0)
+
+
 @pytest.mark.parametrize(
     "question, answer, passage",
     [
@@ -39,7 +43,7 @@ def test_shipped_model_matches_the_features_and_says_where_it_came_from():
 )
 def test_typed_questions_get_the_exact_span(reader, question, answer, passage):
     reading = reader.read(question, PASSAGES)
-    assert reading.best == passage and not reading.no_answer
+    assert most_confident(reading) == passage and not reading.no_answer
     found = reading.answers[passage]
     assert found.text == answer
     assert PASSAGES[passage].text[found.start : found.end] == answer
@@ -54,7 +58,7 @@ def test_slot_alignment_answers_thing_questions(reader):
 
 def test_how_and_why_questions_are_answered_by_the_sentence(reader):
     reading = reader.read("南湖湿地公园怎么样？", PASSAGES)
-    answer = reading.answers[reading.best]
+    answer = reading.answers[most_confident(reading)]
     assert answer.text == PASSAGES[1].text[answer.sentence.start : answer.sentence.end]
 
 

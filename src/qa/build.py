@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib.metadata
 import logging
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +29,17 @@ from .embed import Embedder, load_embedder
 from .errors import IndexCorruptError, IndexMissingError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
 from .lexical import LexicalIndex
-from .store import FORMAT_VERSION, Snapshot, TokenStore, index_lock, load_snapshot, read_manifest, write_snapshot
+from .store import (
+    FORMAT_VERSION,
+    Snapshot,
+    TokenStore,
+    index_lock,
+    load_snapshot,
+    read_manifest,
+    discard_staged,
+    stage_vectors,
+    write_snapshot,
+)
 from .text import sentence_spans, simplified
 from .tokens import Tokenizer
 
@@ -51,6 +63,7 @@ class BuildSummary:
     up_to_date: bool = False
     rebuilt: str | None = None  # why everything was rebuilt, if it was
     warnings: tuple[str, ...] = field(default=())
+    stages: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
     def to_json(self) -> dict:
         return {
@@ -65,6 +78,7 @@ class BuildSummary:
             "up_to_date": self.up_to_date,
             "rebuilt": self.rebuilt,
             "warnings": list(self.warnings),
+            "stages": {name: round(seconds, 3) for name, seconds in self.stages.items()},
         }
 
 
@@ -77,23 +91,24 @@ class _Parts:
     """
 
     vocabulary: dict[str, int] = field(default_factory=dict)
-    previous_vectors: list[np.ndarray] = field(default_factory=list)
     passages: list[Passage] = field(default_factory=list)
     token_ids: list[np.ndarray] = field(default_factory=list)
-    vectors: list[np.ndarray | None] = field(default_factory=list)  # None: to be embedded
+    # float16 sentence vectors per passage (None: to be embedded); half the memory of
+    # float32, and far below what the cosines distinguish.
+    vectors: list[np.ndarray | None] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
+    stages: dict[str, float] = field(default_factory=dict)
 
     @classmethod
     def on(cls, previous: Snapshot | None) -> _Parts:
         if previous is None:
             return cls()
-        vocabulary = {token: i for i, token in enumerate(previous.tokens.vocabulary)}
-        return cls(vocabulary=vocabulary, previous_vectors=previous.dense.passage_vectors())
+        return cls(vocabulary={token: i for i, token in enumerate(previous.tokens.vocabulary)})
 
     def reuse(self, previous: Snapshot, number: int, passage: Passage) -> None:
         self.passages.append(passage)
         self.token_ids.append(previous.tokens.ids_of(number))
-        self.vectors.append(self.previous_vectors[number])
+        self.vectors.append(previous.dense.vectors_of(number))
 
     def add(self, passage: Passage, tokens: list[str]) -> None:
         self.passages.append(passage)
@@ -101,6 +116,14 @@ class _Parts:
             np.fromiter((self.vocabulary.setdefault(t, len(self.vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens))
         )
         self.vectors.append(None)
+
+    @contextmanager
+    def timing(self, stage: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - started
 
 
 def build_index(
@@ -142,7 +165,8 @@ def build_index(
                 counts["unchanged"] += 1
                 continue
             try:
-                article = read_article(path, source=source)
+                with parts.timing("read"):
+                    article = read_article(path, source=source)
             except IngestError as error:
                 if entry:  # an unreadable new version must not erase what was indexed
                     warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
@@ -187,6 +211,7 @@ def build_index(
             removed=removed,
             rebuilt=reason,
             warnings=tuple(warnings),
+            stages=parts.stages,
             **counts,
         )
 
@@ -215,6 +240,7 @@ def build_from_articles(
         embedded=embedded,
         seconds=time.perf_counter() - started,
         added=len(articles),
+        stages=parts.stages,
     )
 
 
@@ -258,13 +284,16 @@ def _add_article(
     previous: Snapshot | None,
     previous_ids: dict[str, int],
 ) -> None:
-    pieces = chunk_article(article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)
+    with parts.timing("chunk"):
+        pieces = chunk_article(article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)
     for passage in pieces:
         reused = previous_ids.get(passage.id)
         if reused is not None and previous is not None:
             parts.reuse(previous, reused, passage)
         else:
-            parts.add(passage, tokenizer.document_tokens(passage.text))
+            with parts.timing("tokenize"):
+                tokens = tokenizer.document_tokens(passage.text)
+            parts.add(passage, tokens)
     parts.sources.append(
         {
             "path": article.source,
@@ -283,31 +312,41 @@ def _add_article(
 
 
 def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings, show_progress: bool) -> int:
-    """Embed the sentences of passages that have no vectors yet; returns how many passages."""
+    """Embed the sentences of passages that have no vectors yet; returns how many passages.
+
+    A sentence that occurs several times (a reprinted story, a standard closing line) is
+    embedded once.
+    """
     missing = [i for i, vectors in enumerate(parts.vectors) if vectors is None]
     if not missing:
         return 0
     embedder = embedder or load_embedder(settings.model)
-    texts: list[str] = []
-    counts: list[int] = []
-    for i in missing:
-        text = parts.passages[i].text
-        spans = sentence_spans(text)
-        texts.extend(simplified(text[s.start : s.end]) for s in spans)
-        counts.append(len(spans))
-    vectors = embedder.encode(texts, show_progress=show_progress)
-    position = 0
-    for i, count in zip(missing, counts):
-        parts.vectors[i] = vectors[position : position + count]
-        position += count
+    with parts.timing("embed"):
+        row_of: dict[str, int] = {}
+        rows_by_passage: list[list[int]] = []
+        for i in missing:
+            text = parts.passages[i].text
+            sentences = (simplified(text[s.start : s.end]) for s in sentence_spans(text))
+            rows_by_passage.append([row_of.setdefault(sentence, len(row_of)) for sentence in sentences])
+        vectors = embedder.encode(list(row_of), show_progress=show_progress).astype(np.float16)
+        for i, rows in zip(missing, rows_by_passage):
+            parts.vectors[i] = vectors[rows]
     return len(missing)
 
 
 def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: Tokenizer) -> None:
-    owners = np.concatenate([np.full(len(v), i, dtype=np.int64) for i, v in enumerate(parts.vectors)])
-    dense = DenseIndex.build(np.vstack(parts.vectors), owners)
-    tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)
-    lexical = LexicalIndex.build_from_ids(parts.token_ids, parts.vocabulary, k1=settings.bm25_k1, b=settings.bm25_b)
+    with parts.timing("faiss"):
+        vectors = stage_vectors(settings.index_dir, parts.vectors)
+    try:
+        with parts.timing("faiss"):
+            owners = np.repeat(np.arange(len(parts.vectors)), [len(v) for v in parts.vectors])
+            dense = DenseIndex.build(vectors, owners, exact_max_vectors=settings.dense_exact_max_vectors)
+        with parts.timing("bm25"):
+            tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)
+            lexical = LexicalIndex.build_from_ids(parts.token_ids, parts.vocabulary, k1=settings.bm25_k1, b=settings.bm25_b)
+    except BaseException:
+        discard_staged(vectors)
+        raise
     manifest = {
         "model": {"name": embedder_name, "dimension": dense.dimension},
         "counts": {"articles": len(parts.sources), "passages": len(parts.passages)},
@@ -316,14 +355,22 @@ def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: 
         "dense": {
             "unit": "sentence",
             "vectors": dense.vectors,
-            "factory": DenseIndex.factory,
+            **dense.description,
             "metric": "inner_product",
             "normalised": True,
         },
         "sources": parts.sources,
         "libraries": _library_versions(),
     }
-    write_snapshot(settings.index_dir, passages=parts.passages, dense=dense, lexical=lexical, tokens=tokens, manifest=manifest)
+    with parts.timing("write"):
+        write_snapshot(
+            settings.index_dir,
+            passages=parts.passages,
+            dense=dense,
+            lexical=lexical,
+            tokens=tokens,
+            manifest=manifest,
+        )
 
 
 def _chunking(settings: Settings) -> dict:

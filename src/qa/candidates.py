@@ -84,10 +84,11 @@ _FITS: dict[AnswerType, tuple[str, ...]] = {
 }
 
 
-def extract_candidates(text: str, tokenizer: Tokenizer) -> list[Candidate]:
+def extract_candidates(text: str, tokenizer: Tokenizer, *, new_words: bool = True) -> list[Candidate]:
     """Candidate answer spans of `text`, in text order.
 
     On overlap, quoted names win over dates, dates over figures, figures over entities.
+    `new_words=False` finds only names in jieba's dictionary (see Tokenizer.tag).
     """
     found: list[Candidate] = []
     taken = [False] * len(text)
@@ -104,15 +105,15 @@ def extract_candidates(text: str, tokenizer: Tokenizer) -> list[Candidate]:
     for match in QUANTITY.finditer(text):
         if not _MALFORMED_NUMERAL.search(match.group()):
             add(match.start(), match.end(), "quantity")
-    for start, end, kind in _entities(text, tokenizer):
+    for start, end, kind in _entities(text, tokenizer, new_words):
         add(start, end, kind)
     return sorted(found, key=lambda c: c.start)
 
 
-def _entities(text: str, tokenizer: Tokenizer) -> list[tuple[int, int, str]]:
+def _entities(text: str, tokenizer: Tokenizer, new_words: bool) -> list[tuple[int, int, str]]:
     """Runs of words with the same entity tag, and organisation names: a word ending in an
     organisation suffix (公司, 大学 …) with the nouns and names right before it."""
-    tagged = tokenizer.tag(text)
+    tagged = tokenizer.tag(text, new_words=new_words)
     spans: list[tuple[int, int, str]] = []
     run: list[tuple[int, int, str]] = []  # (start, end, kind) of the current run
     for index, (word, flag, start, end) in enumerate(tagged):

@@ -24,6 +24,8 @@ class Settings:
     bm25_b: float = 0.75
     # Hybrid fusion: weight of max-normalised BM25 against dense cosine (README, "Retrieval").
     lexical_weight: float = 0.5
+    # Sentence vectors searched exactly; a larger index is approximate (qa.dense.choose_factory).
+    dense_exact_max_vectors: int = 50_000
     # How many passages each retriever proposes before fusion re-scores the union.
     candidates: int = 100
     # How many top passages the reader reads to find the answer, whatever top_k is.

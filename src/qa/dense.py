@@ -6,7 +6,16 @@ matches one sentence, and sentence encoders such as USE average their input, so 
 passage embedded at once blurs that sentence: on CMRC 2018 trial paragraphs the best
 sentence ranks the right paragraph first for 81% of questions, the whole paragraph 75%.
 
-Rows are stored in passage order; `owners[row]` is the passage a row belongs to.
+Rows are stored in passage order; `owners[row]` is the passage a row belongs to. The
+same rows are kept as float16 in `vectors` (memory-mapped from the snapshot): they give
+exact cosines for re-ranking, for BM25's candidates and for the reader.
+
+The FAISS index is chosen by size (`choose_factory`): exact search ("Flat") up to
+`exact_max_vectors` rows; beyond that 4-bit product-quantisation codes scanned with
+SIMD ("PQ<m>x4fs", 64 bytes a 512-d sentence instead of 2 KB), whose best few hundred
+rows are then re-scored exactly. Inverted-file indexes (IVF) were measured and rejected:
+questions sit far from the sentences they match, and probing a quarter of the lists
+still missed 7% of the exact top 10 (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -16,27 +25,56 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-__all__ = ["DenseIndex"]
+__all__ = ["DenseIndex", "choose_factory"]
+
+# Rows added to FAISS per call: bounds the float32 copy made while building.
+_ADD_BATCH = 65_536
+_TRAIN_ROWS = 65_536
+# Rows of an approximate search re-scored exactly: recall@10 0.999 against exact search
+# on the benchmark questions (bench/run.py).
+_RERANK_ROWS = 400
+# Below this many rows exact search costs next to nothing, and 4-bit codes cannot be
+# trained (each sub-quantiser needs 16 points, better many more).
+_MIN_APPROXIMATE = 1_000
+
+
+def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> str:
+    """FAISS factory string for an index of `vectors` rows of `dimension` floats."""
+    if vectors <= max(exact_max_vectors, _MIN_APPROXIMATE):
+        return "Flat"
+    # about four dimensions per 4-bit sub-quantiser; fast-scan needs an even count
+    subquantizers = max(m for m in range(2, max(dimension // 4, 2) + 1, 2) if dimension % m == 0)
+    return f"PQ{subquantizers}x4fs"
 
 
 class DenseIndex:
-    factory = "Flat"
-
-    def __init__(self, index: faiss.Index, owners: np.ndarray) -> None:
-        if index.ntotal != len(owners):
-            raise ValueError(f"{index.ntotal} vectors but {len(owners)} owners")
+    def __init__(self, index: faiss.Index, owners: np.ndarray, vectors: np.ndarray) -> None:
+        if not (index.ntotal == len(owners) == len(vectors)):
+            raise ValueError(f"{index.ntotal} indexed vectors, {len(owners)} owners, {len(vectors)} stored vectors")
         if len(owners) and np.any(np.diff(owners) < 0):
             raise ValueError("vectors must be stored in passage order")
         self._index = index
         self._owners = owners
+        self._vectors = vectors
+        self.exact = isinstance(index, faiss.IndexFlat)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, owners: np.ndarray) -> DenseIndex:
+    def build(cls, vectors: np.ndarray, owners: np.ndarray, *, exact_max_vectors: int, seed: int = 0) -> DenseIndex:
+        """Index sentence vectors (rows L2-normalised, float16 or float32, in passage order).
+
+        `vectors` may be memory-mapped: it is read a batch at a time.
+        """
         if vectors.ndim != 2 or vectors.shape[0] == 0:
             raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {vectors.shape}")
-        index = faiss.index_factory(vectors.shape[1], cls.factory, faiss.METRIC_INNER_PRODUCT)
-        index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index, np.asarray(owners, dtype=np.int64))
+        factory = choose_factory(len(vectors), vectors.shape[1], exact_max_vectors=exact_max_vectors)
+        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        if not index.is_trained:
+            rng = np.random.default_rng(seed)
+            sample = np.sort(rng.choice(len(vectors), size=min(len(vectors), _TRAIN_ROWS), replace=False))
+            index.train(np.asarray(vectors[sample], dtype=np.float32))
+        for start in range(0, len(vectors), _ADD_BATCH):
+            index.add(np.ascontiguousarray(vectors[start : start + _ADD_BATCH], dtype=np.float32))
+        return cls(index, np.asarray(owners, dtype=np.int32), vectors)
 
     @property
     def size(self) -> int:
@@ -48,57 +86,77 @@ class DenseIndex:
         return int(self._index.ntotal)
 
     @property
+    def stored_vectors(self) -> np.ndarray:
+        """The float16 rows used for exact scores (memory-mapped once saved and loaded)."""
+        return self._vectors
+
+    @property
     def dimension(self) -> int:
         return int(self._index.d)
 
+    @property
+    def description(self) -> dict:
+        """What the manifest records: the factory string and how results are re-scored."""
+        described = {"factory": _factory_of(self._index), "exact": self.exact}
+        if not self.exact:
+            described["rerank_rows"] = _RERANK_ROWS
+        return described
+
     def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
         """Scores and numbers of up to `k` best passages, best first."""
-        depth = min(self.vectors, max(4 * k, 32))
-        scores, rows = self._index.search(_as_row(query), depth)
-        best: dict[int, float] = {}
-        for score, row in zip(scores[0], rows[0]):
-            if row < 0:
-                continue
-            passage = int(self._owners[row])
-            if passage not in best:  # rows come best first
-                best[passage] = float(score)
-                if len(best) == k:
-                    break
-        return np.fromiter(best.values(), dtype=np.float32), np.fromiter(best.keys(), dtype=np.int64)
+        query = _as_row(query)
+        depth = min(self.vectors, max(4 * k, 32 if self.exact else _RERANK_ROWS))
+        scores, rows = self._index.search(query, depth)
+        rows = rows[0][rows[0] >= 0]
+        if self.exact:
+            scores = scores[0][: len(rows)]
+        else:  # approximate scores choose the rows; exact ones rank them
+            scores = np.asarray(self._vectors[np.sort(rows)], dtype=np.float32) @ query[0]
+            rows = np.sort(rows)
+            order = np.argsort(-scores, kind="stable")
+            scores, rows = scores[order], rows[order]
+        owners = self._owners[rows]
+        # rows are now best first: a passage's first row is its best sentence
+        _, first = np.unique(owners, return_index=True)
+        first = np.sort(first)[:k]
+        return scores[first].astype(np.float32), owners[first].astype(np.int64)
 
     def scores_of(self, query: np.ndarray, passages: np.ndarray) -> np.ndarray:
         """Exact scores of the given passages (for candidates found by BM25 only)."""
-        query = _as_row(query)[0]
-        out = np.zeros(len(passages), dtype=np.float32)
+        if len(passages) == 0:
+            return np.zeros(0, dtype=np.float32)
         starts = np.searchsorted(self._owners, passages, side="left")
         ends = np.searchsorted(self._owners, passages, side="right")
-        for i, (start, end) in enumerate(zip(starts, ends)):
-            out[i] = float((self._index.reconstruct_n(int(start), int(end - start)) @ query).max())
-        return out
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
+        cosines = np.asarray(self._vectors[rows], dtype=np.float32) @ _as_row(query)[0]
+        return np.maximum.reduceat(cosines, np.cumsum(ends - starts) - (ends - starts)).astype(np.float32)
 
-    def passage_vectors(self) -> list[np.ndarray]:
-        """Every passage's sentence vectors (views into one array), in passage order."""
-        everything = self._index.reconstruct_n(0, self.vectors)
-        bounds = np.searchsorted(self._owners, np.arange(self.size + 1), side="left")
-        return [everything[bounds[i] : bounds[i + 1]] for i in range(self.size)]
+    def rows_of(self, passage: int) -> slice:
+        """The rows of a passage's sentences."""
+        start = int(np.searchsorted(self._owners, passage, side="left"))
+        return slice(start, int(np.searchsorted(self._owners, passage, side="right")))
 
     def vectors_of(self, passage: int) -> np.ndarray:
-        """A passage's sentence vectors, in sentence order."""
-        start = int(np.searchsorted(self._owners, passage, side="left"))
-        end = int(np.searchsorted(self._owners, passage, side="right"))
-        return self._index.reconstruct_n(start, end - start)
+        """A passage's sentence vectors, in sentence order, as stored (float16)."""
+        return self._vectors[self.rows_of(passage)]
 
     def sentence_scores(self, query: np.ndarray, passage: int) -> np.ndarray:
         """Cosine of each of a passage's sentence vectors with the query, in sentence order."""
-        return self.vectors_of(passage) @ _as_row(query)[0]
+        return np.asarray(self.vectors_of(passage), dtype=np.float32) @ _as_row(query)[0]
 
     def save(self, index_path: Path, owners_path: Path) -> None:
         faiss.write_index(self._index, str(index_path))
         np.save(owners_path, self._owners, allow_pickle=False)
 
     @classmethod
-    def load(cls, index_path: Path, owners_path: Path) -> DenseIndex:
-        return cls(faiss.read_index(str(index_path)), np.load(owners_path, allow_pickle=False))
+    def load(cls, index_path: Path, owners_path: Path, vectors: np.ndarray) -> DenseIndex:
+        return cls(faiss.read_index(str(index_path)), np.load(owners_path, allow_pickle=False), vectors)
+
+
+def _factory_of(index: faiss.Index) -> str:
+    if isinstance(index, faiss.IndexPQFastScan):
+        return f"PQ{index.pq.M}x4fs"
+    return "Flat"
 
 
 def _as_row(query: np.ndarray) -> np.ndarray:

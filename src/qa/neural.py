@@ -49,7 +49,7 @@ class NeuralReader:
 
     def read(self, question: str, passages: list[PassageInput]) -> Reading:
         if not passages:
-            return Reading((), None, 0.0, True)
+            return Reading((), 0.0, True)
         answers: list[Answer | None] = []
         best: tuple[float, int] | None = None
         null_best = 0.0
@@ -68,9 +68,9 @@ class NeuralReader:
             if best is None or probability > best[0]:
                 best = (probability, number)
         if best is None:
-            return Reading(tuple(answers), None, 0.0, True)
+            return Reading(tuple(answers), 0.0, True)
         no_answer = null_best > best[0]
-        return Reading(tuple(answers), best[1], 1.0 - null_best, no_answer)
+        return Reading(tuple(answers), 1.0 - null_best, no_answer)
 
     def _read_one(self, question: str, context: str) -> tuple[tuple[int, int] | None, float, float]:
         """Best span (character offsets), its probability, and the no-answer probability."""

@@ -20,12 +20,14 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Protocol
 
 import numpy as np
+from rapidfuzz.distance import LCSseq
 
 from .answer import Answer
 from .candidates import Candidate, extract_candidates
@@ -40,6 +42,7 @@ _FUNCTION_WORDS = frozenset("的 是 为 了 在 有 被 把 对 和 与 及 又
 _SPAN_TRIM_START = "是为了在的：:，,、 "
 _SPAN_TRIM_END = "的了，,、；; "
 _MAX_SPAN_CHARS = 40
+_ALNUM_RUN = re.compile(r"[^\W_]+")  # characters for which str.isalnum() holds
 
 SENTENCE_FEATURES = (
     "coverage",  # weighted share of the question's tokens found in the sentence
@@ -125,7 +128,6 @@ class SentenceRef:
 @dataclass(frozen=True)
 class Reading:
     answers: tuple[Answer | None, ...]  # one per passage read
-    best: int | None  # the passage holding the best answer
     answerable: float  # probability that the passages answer the question
     no_answer: bool
 
@@ -134,6 +136,27 @@ class Reader(Protocol):
     def read(self, question: str, passages: list[PassageInput]) -> Reading:
         """Answers in the passages (one per passage, or None), the best, and whether any."""
         ...
+
+
+class SentenceCandidates:
+    """Each sentence's answer candidates, extracted when first asked for: full extraction
+    tags words with jieba's slowest model, and only a few sentences need it."""
+
+    def __init__(self, tokenizer: Tokenizer) -> None:
+        self._tokenizer = tokenizer
+        self._sentences: list[str] = []
+        self._found: dict[int, list[Candidate]] = {}
+
+    def append(self, sentence: str) -> None:
+        self._sentences.append(sentence)
+
+    def __len__(self) -> int:
+        return len(self._sentences)
+
+    def __getitem__(self, row: int) -> list[Candidate]:
+        if row not in self._found:
+            self._found[row] = extract_candidates(self._sentences[row], self._tokenizer)
+        return self._found[row]
 
 
 class RuleReader:
@@ -145,7 +168,7 @@ class RuleReader:
 
     def read(self, question: str, passages: list[PassageInput]) -> Reading:
         if not passages:
-            return Reading((), None, 0.0, True)
+            return Reading((), 0.0, True)
         analysis = analyse_question(question)
         weights = _token_weights(self._tokenizer.query_tokens(question))
         refs, features, candidates = self.sentence_features(question, passages, analysis=analysis, weights=weights)
@@ -180,8 +203,7 @@ class RuleReader:
                     sentence=sentence,
                 )
             )
-        best = refs[top_row].passage if answers[refs[top_row].passage] is not None else None
-        return Reading(tuple(answers), best, answerable, no_answer)
+        return Reading(tuple(answers), answerable, no_answer)
 
     # -- sentence scoring ------------------------------------------------------------
 
@@ -192,7 +214,7 @@ class RuleReader:
         *,
         analysis: Question | None = None,
         weights: dict[str, float] | None = None,
-    ) -> tuple[list[SentenceRef], np.ndarray, list[list[Candidate]]]:
+    ) -> tuple[list[SentenceRef], np.ndarray, SentenceCandidates]:
         """One feature row per sentence of the passages (see SENTENCE_FEATURES)."""
         analysis = analysis or analyse_question(question)
         weights = weights if weights is not None else _token_weights(self._tokenizer.query_tokens(question))
@@ -204,7 +226,7 @@ class RuleReader:
 
         refs: list[SentenceRef] = []
         rows: list[list[float]] = []
-        candidates: list[list[Candidate]] = []
+        candidates = SentenceCandidates(self._tokenizer)
         content = "".join(c for i, c in enumerate(folded_question) if c.isalnum() and not (analysis.wh and analysis.wh.start <= i < analysis.wh.end))
         for number, passage in enumerate(passages):
             spans = sentence_spans(passage.text, clauses=False)
@@ -212,7 +234,10 @@ class RuleReader:
             first = folded[0] if folded else ""
             cosines = _sentence_cosines(passage, spans)
             for index, (span, sentence) in enumerate(zip(spans, folded)):
-                found = extract_candidates(passage.text[span.start : span.end], self._tokenizer)
+                # whether a sentence holds an answer of the right type is asked of every
+                # sentence read, so with dictionary names only; the sentences answers are
+                # taken from get the full extraction (SentenceCandidates)
+                found = extract_candidates(passage.text[span.start : span.end], self._tokenizer, new_words=False)
                 typed = any(
                     c.matches(analysis.type) and fold(passage.text[span.start + c.start : span.start + c.end]) not in folded_question
                     for c in found
@@ -240,7 +265,7 @@ class RuleReader:
                     ]
                 )
                 refs.append(SentenceRef(number, span))
-                candidates.append(found)
+                candidates.append(passage.text[span.start : span.end])
         matrix = np.asarray(rows, dtype=np.float64).reshape(-1, len(SENTENCE_FEATURES))
         if len(matrix):
             cosine = SENTENCE_FEATURES.index("dense_cosine")
@@ -255,7 +280,7 @@ class RuleReader:
         scores: np.ndarray,
         top_row: int,
         refs: list[SentenceRef],
-        candidates: list[list[Candidate]],
+        candidates: SentenceCandidates,
         *,
         analysis: Question | None = None,
         weights: dict[str, float] | None = None,
@@ -356,13 +381,7 @@ def _sentence_cosines(passage: PassageInput, sentences: list[Span]) -> list[floa
 
 def _common_subsequence(a: str, b: str) -> int:
     """Length of the longest common subsequence of `a` and `b` (characters in order)."""
-    previous = [0] * (len(b) + 1)
-    for char in a:
-        current = [0]
-        for j, other in enumerate(b, 1):
-            current.append(previous[j - 1] + 1 if char == other else max(previous[j], current[j - 1]))
-        previous = current
-    return previous[-1]
+    return int(LCSseq.similarity(a, b))
 
 
 def _anchors(analysis: Question) -> tuple[str, str]:
@@ -409,11 +428,15 @@ def _predicate_match(predicates: list[str], sentence: str) -> float:
     return best
 
 
-def _longest_common_substring(a: str, b: str) -> int:
-    for n in range(min(len(a), 12), 1, -1):
-        if any(a[i : i + n] in b for i in range(len(a) - n + 1) if all(c.isalnum() for c in a[i : i + n])):
-            return n
-    return 0
+def _longest_common_substring(a: str, b: str, cap: int = 12) -> int:
+    """Length (2 to `cap`) of the longest run of letters and digits of `a` found in `b`, else 0."""
+    best = 1
+    for run in _ALNUM_RUN.findall(a):
+        for i in range(len(run) - best):
+            # every piece of a piece of `b` is in `b`: only longer pieces need trying
+            while best < cap and i + best < len(run) and run[i : i + best + 1] in b:
+                best += 1
+    return best if best >= 2 else 0
 
 
 def _slot(analysis: Question, sentence: str) -> tuple[int, int] | None:

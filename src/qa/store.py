@@ -8,6 +8,8 @@
         passages.jsonl            one passage per line, in index order
         dense.faiss               FAISS index, one vector per sentence, in passage order
         dense_owners.npy          the passage each vector belongs to
+        vectors.npy               the same sentence vectors in float16, memory-mapped: exact
+                                  scores for re-ranking and the reader; re-used by updates
         tokens.npy, token_offsets.npy, token_vocab.json
                                   each passage's BM25 tokens, so updates need not re-tokenize
         bm25/                     bm25s arrays (.npy, no pickle) and JSON params
@@ -46,10 +48,12 @@ __all__ = [
     "index_lock",
     "load_snapshot",
     "read_manifest",
+    "discard_staged",
+    "stage_vectors",
     "write_snapshot",
 ]
 
-FORMAT_VERSION = 3
+FORMAT_VERSION = 4
 _POINTER = "CURRENT"
 _LOCK = ".lock"
 _SNAPSHOTS = "snapshots"
@@ -57,7 +61,9 @@ _MANIFEST = "manifest.json"
 _PASSAGES = "passages.jsonl"
 _DENSE = "dense.faiss"
 _OWNERS = "dense_owners.npy"
+_VECTORS = "vectors.npy"
 _TOKENS = "tokens.npy"
+_STAGING = ".staging-"
 _TOKEN_OFFSETS = "token_offsets.npy"
 _TOKEN_VOCAB = "token_vocab.json"
 _LEXICAL = "bm25"
@@ -169,6 +175,7 @@ def write_snapshot(
             for passage in passages:
                 out.write(json.dumps(passage.to_json(), ensure_ascii=False) + "\n")
         dense.save(path / _DENSE, path / _OWNERS)
+        _place_vectors(dense.stored_vectors, path / _VECTORS)
         lexical.save(path / _LEXICAL)
         np.save(path / _TOKENS, tokens.ids, allow_pickle=False)
         np.save(path / _TOKEN_OFFSETS, tokens.offsets, allow_pickle=False)
@@ -185,6 +192,7 @@ def write_snapshot(
     except (OSError, RuntimeError) as error:  # faiss reports write failures as RuntimeError
         if path is not None:
             shutil.rmtree(path, ignore_errors=True)
+        discard_staged(dense.stored_vectors)
         reason = getattr(error, "strerror", None) or str(error)
         raise IndexWriteError(
             f"cannot write the index to {index_dir} ({reason}); the previous index is unchanged and still in use"
@@ -228,14 +236,15 @@ def load_snapshot(index_dir: Path) -> Snapshot:
     passages = _load_passages(path / _PASSAGES)
     try:
         tokens = TokenStore(
-            np.load(path / _TOKENS, allow_pickle=False),
+            np.load(path / _TOKENS, mmap_mode="r", allow_pickle=False),
             np.load(path / _TOKEN_OFFSETS, allow_pickle=False),
             tuple(json.loads((path / _TOKEN_VOCAB).read_text(encoding="utf-8"))),
         )
     except (OSError, ValueError) as error:
         raise IndexCorruptError(f"{path / _TOKENS}: unreadable token lists ({error})") from None
     try:
-        dense = DenseIndex.load(path / _DENSE, path / _OWNERS)
+        vectors = np.load(path / _VECTORS, mmap_mode="r", allow_pickle=False)
+        dense = DenseIndex.load(path / _DENSE, path / _OWNERS, vectors)
     except (RuntimeError, ValueError, OSError) as error:
         raise IndexCorruptError(f"{path / _DENSE}: unreadable dense index ({error})") from None
     try:
@@ -287,6 +296,56 @@ def _load_passages(file: Path) -> list[Passage]:
             except (json.JSONDecodeError, KeyError, TypeError) as error:
                 raise IndexCorruptError(f"{file}: line {number} is not a passage ({error})") from None
     return passages
+
+
+def stage_vectors(index_dir: Path, blocks: list[np.ndarray]) -> np.memmap:
+    """Write row blocks to one float16 .npy in a staging folder and map it.
+
+    The next snapshot takes the file over (`write_snapshot`); a build that dies leaves
+    the folder to the next build's clean-up. Never holds all rows in memory at once.
+    """
+    if not blocks:
+        raise ValueError("no vectors to stage")
+    try:
+        snapshots = index_dir / _SNAPSHOTS
+        snapshots.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=_STAGING, dir=snapshots))
+        rows = sum(len(block) for block in blocks)
+        out = np.lib.format.open_memmap(folder / _VECTORS, mode="w+", dtype=np.float16, shape=(rows, blocks[0].shape[1]))
+        position = 0
+        for block in blocks:
+            out[position : position + len(block)] = block
+            position += len(block)
+        out.flush()
+    except OSError as error:
+        raise IndexWriteError(
+            f"cannot write the index to {index_dir} ({error.strerror or error}); the previous index is unchanged and still in use"
+        ) from None
+    return out
+
+
+def discard_staged(vectors: np.ndarray) -> None:
+    """Remove the staging folder of vectors that will not become part of a snapshot."""
+    staged = _staged_file(vectors)
+    if staged is not None:
+        shutil.rmtree(staged.parent, ignore_errors=True)
+
+
+def _staged_file(vectors: np.ndarray) -> Path | None:
+    filename = getattr(vectors, "filename", None)
+    if isinstance(vectors, np.memmap) and filename and Path(filename).parent.name.startswith(_STAGING):
+        return Path(filename)
+    return None
+
+
+def _place_vectors(vectors: np.ndarray, file: Path) -> None:
+    """Move staged vectors into a snapshot; save any other array."""
+    staged = _staged_file(vectors)
+    if staged is not None:
+        os.replace(staged, file)
+        shutil.rmtree(staged.parent, ignore_errors=True)
+    else:
+        np.save(file, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
 
 
 def _describe_files(path: Path) -> dict[str, dict]:

@@ -61,15 +61,19 @@ class Tokenizer:
         self.warm_up()
         return [w for w in self._jieba.cut_for_search(fold(text)) if _WORDLIKE.search(w) and not w.isspace()]
 
-    def tag(self, text: str) -> list[tuple[str, str, int, int]]:
-        """(word, part-of-speech flag, start, end) for every word of `text`, in order."""
-        return list(self._tagged(text))
+    def tag(self, text: str, *, new_words: bool = True) -> list[tuple[str, str, int, int]]:
+        """(word, part-of-speech flag, start, end) for every word of `text`, in order.
 
-    def _tag(self, text: str) -> tuple[tuple[str, str, int, int], ...]:
+        `new_words=False` skips jieba's hidden Markov model for words missing from its
+        dictionary (names it has never seen): ten times faster, for a first look.
+        """
+        return list(self._tagged(text, new_words))
+
+    def _tag(self, text: str, new_words: bool) -> tuple[tuple[str, str, int, int], ...]:
         self.warm_up()
         tagged = []
         position = 0
-        for pair in self._tagger.cut(fold(text)):
+        for pair in self._tagger.cut(fold(text), HMM=new_words):
             end = position + len(pair.word)
             tagged.append((text[position:end], pair.flag, position, end))
             position = end
