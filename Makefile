@@ -4,6 +4,7 @@ PYTHON  := $(VENV)/bin/python
 PIP     := $(PYTHON) -m pip
 HOST    ?= 127.0.0.1
 PORT    ?= 7860
+PASSAGES ?= 100000
 
 .PHONY: run test index bench clean
 
@@ -22,6 +23,11 @@ $(VENV)/.installed-test: pyproject.toml | $(PYTHON)
 	$(PIP) install --quiet -e '.[test]'
 	touch $@ $(VENV)/.installed-run
 
+$(VENV)/.installed-bench: pyproject.toml | $(PYTHON)
+	$(PIP) install --quiet torch==2.13.0
+	$(PIP) install --quiet -e '.[bench]'
+	touch $@ $(VENV)/.installed-run
+
 index: $(VENV)/.installed-run
 	$(VENV)/bin/qa index --corpus corpus --index index
 
@@ -31,8 +37,9 @@ run: index
 test: $(VENV)/.installed-test
 	$(PYTHON) -m pytest
 
-bench: $(VENV)/.installed-run
-	$(PYTHON) scripts/bench_query.py
+# Performance at scale against the peer pipeline (docs/benchmarks.md); needs ../shared/bench.
+bench: $(VENV)/.installed-bench
+	$(PYTHON) bench/run.py --passages $(PASSAGES)
 
 clean:
 	rm -rf $(VENV) index/snapshots index/CURRENT

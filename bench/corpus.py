@@ -48,7 +48,7 @@ PARAGRAPHS_PER_ARTICLE = 10
 class Material:
     phrases: tuple[str, ...]
     cmrc_articles: tuple[tuple[str, str], ...]  # (file name, markdown text)
-    questions: tuple[Question, ...]  # sources renamed to the CMRC articles' file names
+    questions: tuple[Question, ...]  # sources: the CMRC articles' names before write_corpus places them
 
 
 def load_material(cmrc: Path = CMRC) -> Material:
@@ -63,7 +63,7 @@ def load_material(cmrc: Path = CMRC) -> Material:
                 phrase = phrase.strip()
                 if 4 <= len(phrase) <= 40 and not _UNSAFE.search(phrase):
                     phrases.add(phrase)
-    files = {a.source: f"cmrc/{i:04d}.md" for i, a in enumerate(articles)}
+    files = {a.source: f"cmrc-{i:04d}.md" for i, a in enumerate(articles)}
     cmrc_articles = tuple(
         (files[a.source], f"# {a.title}\n\n{a.text}") for a in articles
     )
@@ -71,27 +71,35 @@ def load_material(cmrc: Path = CMRC) -> Material:
     return Material(tuple(sorted(phrases)), cmrc_articles, renamed)
 
 
-def write_corpus(folder: Path, passages: int, material: Material, *, seed: int = 0) -> int:
+def write_corpus(folder: Path, passages: int, material: Material, *, seed: int = 0) -> list[Question]:
     """Write about `passages` passages of generated articles plus every CMRC paragraph.
 
-    Returns the number of generated paragraphs (each becomes one passage).
+    Returns the CMRC questions with their sources as written.
     """
     rng = random.Random(seed)
-    (folder / "news").mkdir(parents=True, exist_ok=True)
-    (folder / "cmrc").mkdir(parents=True, exist_ok=True)
-    for name, text in material.cmrc_articles:
-        (folder / name).write_text(text, encoding="utf-8")
     generated = max(0, passages - 2 * len(material.cmrc_articles))  # CMRC paragraphs make ~2 passages each
-    for number, start in enumerate(range(0, generated, PARAGRAPHS_PER_ARTICLE)):
+    articles = -(-generated // PARAGRAPHS_PER_ARTICLE)
+    # CMRC articles take random places among the generated ones: wherever the index breaks
+    # a tie by position, it favours neither kind.
+    slots = sorted(rng.sample(range(articles + len(material.cmrc_articles)), len(material.cmrc_articles)))
+    folder.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for slot, (name, text) in zip(slots, material.cmrc_articles):
+        written[name] = f"{slot:07d}-{name}"
+        (folder / written[name]).write_text(text, encoding="utf-8")
+    taken = set(slots)
+    free = (n for n in range(articles + len(material.cmrc_articles)) if n not in taken)
+    for number, start in zip(free, range(0, generated, PARAGRAPHS_PER_ARTICLE)):
         count = min(PARAGRAPHS_PER_ARTICLE, generated - start)
-        paragraphs = [_paragraph(rng, material.phrases) for _ in range(count)]
+        paragraphs = [paragraph(rng, material.phrases) for _ in range(count)]
         title = _sentence(rng, material.phrases, phrases=1).rstrip(_SENTENCE_END)
         text = f"# {title}\n\n" + "\n\n".join(paragraphs)
-        (folder / "news" / f"{number:07d}.md").write_text(text, encoding="utf-8")
-    return generated
+        (folder / f"{number:07d}.md").write_text(text, encoding="utf-8")
+    return [Question(q.id, q.text, written[q.source], q.answers) for q in material.questions]
 
 
-def _paragraph(rng: random.Random, phrases: Sequence[str]) -> str:
+def paragraph(rng: random.Random, phrases: Sequence[str]) -> str:
+    """A generated paragraph of PARAGRAPH_CHARS characters: one passage."""
     target = rng.randint(*PARAGRAPH_CHARS)
     sentences: list[str] = []
     length = 0

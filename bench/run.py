@@ -69,12 +69,12 @@ def main() -> None:
 def run(passages: int, work: Path, *, seed: int, peer_limit: int | None) -> dict:
     material = load_material()
     corpus, index = work / "corpus", work / "index"
+    if corpus.exists():
+        raise SystemExit(f"{corpus} exists: give --work a new folder")
     started = time.perf_counter()
-    if not corpus.exists():
-        write_corpus(corpus, passages, material, seed=seed)
-    generate_seconds = time.perf_counter() - started
     questions = work / "questions.json"
-    save_questions(questions, material.questions)
+    save_questions(questions, write_corpus(corpus, passages, material, seed=seed))
+    generate_seconds = time.perf_counter() - started
 
     model = load_embedder()
     embedder = ComposedEmbedder(model, material.phrases)

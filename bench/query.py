@@ -1,13 +1,12 @@
 """Query latency and retrieval quality on a corpus, from a script anyone can run.
 
-    python scripts/bench_query.py [--corpus corpus] [--repeats 5] [--json]
+    python bench/query.py [--corpus corpus] [--repeats 5] [--json]
 
 Builds a temporary index of the corpus, then asks the question sets in tests/data
 (everyday questions and paraphrases over the seed article) `--repeats` times, warm.
 Reports, per retriever and for the full `ask` (retrieval + reader + highlights): median
 and p95 milliseconds per question; recall@1 (the top passage holds the answer) per
-retriever and for `ask`'s first hit (the reader may move the passage holding its answer
-first); how often `ask` said "no answer"; and how many figure, date and name questions got
+retriever and for `ask`'s first hit; how often `ask` said "no answer"; and how many figure, date and name questions got
 exactly the expected span.
 Timings are noisy on a shared machine: compare numbers from one run.
 """

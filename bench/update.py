@@ -1,11 +1,11 @@
 """Cost of keeping the index current: a full build versus adding, changing and removing
 one article, on a corpus of about `--passages` passages.
 
-    python scripts/bench_update.py --passages 10000 [--json]
+    python bench/update.py --passages 10000 [--json]
 
-The corpus (seeded) recombines the sentences of the bundled article and of the CMRC 2018
-trial paragraphs into news-sized articles of five paragraphs. Times are wall-clock seconds
-on this machine, with the default embedding model.
+The corpus is bench/corpus.py's (seeded, generated from the phrases of the bundled article
+and of the CMRC 2018 trial paragraphs). Every sentence is embedded by the model itself.
+Times are wall-clock seconds on this machine.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -20,32 +21,10 @@ from pathlib import Path
 from qa.build import build_index
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
-from qa.evaluate import load_squad
-from qa.chunk import chunk_article
-from qa.ingest import parse_article, read_corpus
-from qa.text import sentence_spans
 from qa.tokens import Tokenizer
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCH = ROOT.parent / "shared" / "bench" / "cmrc2018_trial.json"
-
-
-def sentences() -> list[str]:
-    texts = [a.text for a in read_corpus(ROOT / "corpus")[0]]
-    if BENCH.exists():
-        texts += [a.text for a in load_squad(BENCH)[0]]
-    return [t[s.start : s.end] for t in texts for s in sentence_spans(t, clauses=False) if len(t[s.start : s.end]) > 8]
-
-
-def write_corpus(folder: Path, passages: int, pool: list[str], rng: random.Random) -> None:
-    """Write articles until chunking them gives at least `passages` passages."""
-    total = number = 0
-    while total < passages:
-        paragraphs = ["".join(rng.sample(pool, rng.randint(2, 4))) for _ in range(5)]
-        text = f"# 新闻第{number}篇\n\n" + "\n\n".join(paragraphs)
-        (folder / f"article-{number:05d}.md").write_text(text, encoding="utf-8")
-        total += len(chunk_article(parse_article(text, source="x.md")))
-        number += 1
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import load_material, paragraph, write_corpus  # noqa: E402
 
 
 def main() -> None:
@@ -55,13 +34,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    rng = random.Random(0)
-    pool = sentences()
+    rng = random.Random(1)
+    material = load_material()
     embedder, tokenizer = load_embedder(args.model), Tokenizer()
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "corpus"
         corpus.mkdir()
-        write_corpus(corpus, args.passages, pool, rng)
+        write_corpus(corpus, args.passages, material)
         settings = Settings(index_dir=Path(scratch) / "index", corpus_dir=corpus, model=args.model)
 
         def timed(**kwargs):
@@ -70,10 +49,10 @@ def main() -> None:
             return time.perf_counter() - started, summary
 
         full, built = timed(rebuild=True)
-        (corpus / "new-article.md").write_text("# 新增文章\n\n" + "\n\n".join("".join(rng.sample(pool, 3)) for _ in range(5)), encoding="utf-8")
+        (corpus / "new-article.md").write_text("# 新增文章\n\n" + "\n\n".join(paragraph(rng, material.phrases) for _ in range(5)), encoding="utf-8")
         add, added = timed()
-        target = corpus / "article-00001.md"
-        target.write_text(target.read_text(encoding="utf-8") + "\n\n" + "".join(rng.sample(pool, 3)), encoding="utf-8")
+        target = next(p for p in sorted(corpus.glob("*.md")) if "cmrc" not in p.name)
+        target.write_text(target.read_text(encoding="utf-8") + "\n\n" + paragraph(rng, material.phrases), encoding="utf-8")
         change, changed = timed()
         (corpus / "new-article.md").unlink()
         remove, removed = timed()
