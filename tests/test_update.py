@@ -189,3 +189,14 @@ def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(t
     assert final.returncode == 0 and json.loads(out)["rebuilt"] == "asked to rebuild"
     assert len(list((index / "snapshots").iterdir())) == 1  # leftovers of killed builds are gone
     assert answer() == expected
+
+
+def test_a_repeated_question_is_answered_from_the_cache_until_the_index_changes(indexed, hashing_embedder, tokenizer):
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    first = assistant.ask("图书馆新增了多少藏书？")
+    assert assistant.ask("图书馆新增了多少藏书？") is first
+    assert assistant.ask("图书馆新增了多少藏书？", cached=False) is not first
+    (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
+    build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    after = assistant.ask("图书馆新增了多少藏书？")  # a new snapshot: answered afresh
+    assert after is not first and "五万册" in after.hits[0].passage.text

@@ -158,7 +158,9 @@ class Assistant:
         top_k: int | None = None,
         mode: Mode = "hybrid",
         question_vector: np.ndarray | None = None,
+        cached: bool = True,
     ) -> Response:
+        """Answer `question`; `cached=False` answers afresh even if it was just asked."""
         query = " ".join(clean(question).split())
         message = None
         if len(query) > MAX_QUESTION_CHARS:
@@ -171,13 +173,14 @@ class Assistant:
         serving = self._current()  # this question's snapshot, start to finish
         k = top_k or self.settings.top_k
         key = (serving.snapshot.name, query, k, mode)
-        if question_vector is None:
+        cached = cached and question_vector is None
+        if cached:
             with self._switch:
-                cached = self._answered.get(key)
-            if cached is not None:
-                return cached
+                known = self._answered.get(key)
+            if known is not None:
+                return known
         response = self._answer(serving, query, query_tokens, k, mode, question_vector, message)
-        if question_vector is None:
+        if cached:
             with self._switch:
                 self._answered[key] = response
                 self._answered.move_to_end(key)
