@@ -12,7 +12,7 @@ from qa.factcheck import FactChecker
 from qa.text import clean, fold
 
 # Random Unicode, plus the characters that tend to break Chinese text handling.
-TRICKY = st.sampled_from(list("武清站？！。，“”《》\u200b\u200e\u202e\u2066\ufeff\x00\x07\r\n\t 　ＡＢ１２😀🇨🇳ﬁ㎡Ⅻ乾隆從") + ["<script>", "-", "--help"])
+TRICKY = st.sampled_from(list("武清站？！。，“”《》\u200b\u200e\u202e\u2066\ufeff\x00\x07\r\n\t 　ＡＢ１２😀🇨🇳ﬁ㎡Ⅻ乾隆從") + ["<script>", "-", "--help", "\ud800", "\udfff"])
 TEXT = st.lists(st.one_of(st.characters(), TRICKY), max_size=60).map("".join)
 INVISIBLE = "\u200b\u200c\u200d\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2060\u2066\u2067\u2068\u2069\ufeff"
 
@@ -23,6 +23,7 @@ def test_clean_removes_invisible_and_control_characters_and_is_idempotent(text):
     assert clean(cleaned) == cleaned
     assert not any(c in INVISIBLE for c in cleaned)
     assert all(c in "\n\r\t" or not (ord(c) < 32 or 0x7F <= ord(c) <= 0x9F) for c in cleaned)
+    cleaned.encode("utf-8")  # no lone surrogate left
 
 
 @given(TEXT)

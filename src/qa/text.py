@@ -42,11 +42,14 @@ _PARAGRAPH_FINAL = set("。！？；!?;…：:" + _CLOSERS.replace(")", "").repl
 
 # Zero-width characters, bidi embeddings/overrides/isolates, and the byte order mark.
 _INVISIBLE = re.compile("[\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff]")
-_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
+# Control characters, and lone surrogates (no UTF-8 encoding exists for them; they come
+# only from broken input)
+_CONTROL = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
 def clean(text: str) -> str:
-    """`text` without control, zero-width and bidi-override characters (line breaks and tabs kept)."""
+    """`text` without control, zero-width, bidi-override and lone surrogate characters
+    (line breaks and tabs kept)."""
     return _CONTROL.sub("", _INVISIBLE.sub("", text))
 
 
