@@ -64,6 +64,7 @@ _OWNERS = "dense_owners.npy"
 _VECTORS = "vectors.npy"
 _TOKENS = "tokens.npy"
 _STAGING = ".staging-"
+_STAGE_BLOCKS = 4096  # passages' vector blocks written at once
 _TOKEN_OFFSETS = "token_offsets.npy"
 _TOKEN_VOCAB = "token_vocab.json"
 _LEXICAL = "bm25"
@@ -299,29 +300,32 @@ def _load_passages(file: Path) -> list[Passage]:
 
 
 def stage_vectors(index_dir: Path, blocks: list[np.ndarray]) -> np.memmap:
-    """Write row blocks to one float16 .npy in a staging folder and map it.
+    """Write row blocks to one float16 .npy in a staging folder and map it, read-only.
 
     The next snapshot takes the file over (`write_snapshot`); a build that dies leaves
-    the folder to the next build's clean-up. Never holds all rows in memory at once.
+    the folder to the next build's clean-up. Written with plain writes, a batch of blocks
+    at a time: never all rows in memory at once, nor dirty mapped pages.
     """
     if not blocks:
         raise ValueError("no vectors to stage")
     try:
         snapshots = index_dir / _SNAPSHOTS
         snapshots.mkdir(parents=True, exist_ok=True)
-        folder = Path(tempfile.mkdtemp(prefix=_STAGING, dir=snapshots))
-        rows = sum(len(block) for block in blocks)
-        out = np.lib.format.open_memmap(folder / _VECTORS, mode="w+", dtype=np.float16, shape=(rows, blocks[0].shape[1]))
-        position = 0
-        for block in blocks:
-            out[position : position + len(block)] = block
-            position += len(block)
-        out.flush()
+        file = Path(tempfile.mkdtemp(prefix=_STAGING, dir=snapshots)) / _VECTORS
+        header = {
+            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
+            "fortran_order": False,
+            "shape": (sum(len(block) for block in blocks), blocks[0].shape[1]),
+        }
+        with open(file, "wb") as out:
+            np.lib.format.write_array_header_2_0(out, header)
+            for start in range(0, len(blocks), _STAGE_BLOCKS):
+                out.write(np.concatenate(blocks[start : start + _STAGE_BLOCKS]).astype(np.float16, copy=False).tobytes())
     except OSError as error:
         raise IndexWriteError(
             f"cannot write the index to {index_dir} ({error.strerror or error}); the previous index is unchanged and still in use"
         ) from None
-    return out
+    return np.load(file, mmap_mode="r", allow_pickle=False)
 
 
 def discard_staged(vectors: np.ndarray) -> None:
