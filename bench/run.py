@@ -116,7 +116,7 @@ def run(passages: int, work: Path, *, seed: int, peer_limit: int | None, resume:
             "stored_for_updates": round(sum(files[f] for f in UPDATE_FILES) / count),
             "passages": round(files["passages.jsonl"] / count),
         },
-        "dense_index": manifest["dense"],
+        "dense_index": serving["dense_index"],
         "cold_start_s": serving["cold_start_s"],
         "ask_ms": serving["latency_ms"]["ask"],
         "latency_ms": serving["latency_ms"],

@@ -74,7 +74,7 @@ def main() -> None:
     report = {
         "questions": len(questions),
         "passages": len(snapshot.passages),
-        "dense_index": snapshot.manifest["dense"],
+        "dense_index": snapshot.manifest["dense"] | snapshot.dense.description,  # as searched
         "latency_ms": {mode: _percentiles(values) for mode, values in latency.items()},
         "recall@1": {mode: _recall(top[mode], questions) for mode in top},
         "memory_mb": memory,
