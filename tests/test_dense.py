@@ -2,6 +2,7 @@
 
 import dataclasses
 
+import faiss
 import numpy as np
 import pytest
 
@@ -93,3 +94,19 @@ def test_identical_sentences_are_embedded_once(tmp_path, settings, hashing_embed
     snapshot = load_snapshot(settings.index_dir)
     rows = [np.asarray(snapshot.dense.vectors_of(i))[-1] for i in range(2)]
     np.testing.assert_array_equal(rows[0], rows[1])
+
+
+def test_an_update_reuses_the_trained_codes_and_searches_like_a_fresh_build():
+    rng = np.random.default_rng(1)
+    centres = rng.normal(size=(400, 64))
+    owners = np.repeat(np.arange(3000), 3)
+    vectors = clustered(rng, centres, len(owners))
+    first = DenseIndex.build(vectors, owners, exact_max_vectors=1000)
+    more = np.vstack([vectors, clustered(rng, centres, 30)])
+    updated = DenseIndex.build(more, np.repeat(np.arange(3010), 3), exact_max_vectors=1000, previous=first)
+    assert updated.vectors == len(more) and not updated.exact
+    codebooks = [faiss.vector_to_array(index._index.pq.centroids) for index in (first, updated)]
+    np.testing.assert_array_equal(*codebooks)  # trained once
+    query = more[-1].astype(np.float32)  # a sentence of the new passages
+    scores, passages = updated.search(query, 3)
+    assert passages[0] == 3009 and scores[0] == pytest.approx(1.0, abs=1e-3)

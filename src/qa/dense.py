@@ -62,15 +62,29 @@ class DenseIndex:
         self.rerank_rows = max(_RERANK_MIN_ROWS, index.ntotal // _RERANK_ROWS_PER)
 
     @classmethod
-    def build(cls, vectors: np.ndarray, owners: np.ndarray, *, exact_max_vectors: int, seed: int = 0) -> DenseIndex:
+    def build(
+        cls,
+        vectors: np.ndarray,
+        owners: np.ndarray,
+        *,
+        exact_max_vectors: int,
+        previous: DenseIndex | None = None,
+        seed: int = 0,
+    ) -> DenseIndex:
         """Index sentence vectors (rows L2-normalised, float16 or float32, in passage order).
 
-        `vectors` may be memory-mapped: it is read a batch at a time.
+        `vectors` may be memory-mapped: it is read a batch at a time. An update passes the
+        `previous` index: when the factory is the same, its trained codebooks are re-used
+        (training them is most of the cost of re-assembling a compressed index).
         """
         if vectors.ndim != 2 or vectors.shape[0] == 0:
             raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {vectors.shape}")
         factory = choose_factory(len(vectors), vectors.shape[1], exact_max_vectors=exact_max_vectors)
-        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        if previous is not None and not previous.exact and _factory_of(previous._index) == factory:
+            index = faiss.clone_index(previous._index)
+            index.reset()
+        else:
+            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
         if not index.is_trained:
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(len(vectors), size=min(len(vectors), _TRAIN_ROWS), replace=False))
