@@ -23,7 +23,7 @@ from qa.text import sentence_spans
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import ComposedEmbedder, load_material, paragraph, save_questions, write_corpus  # noqa: E402
-from serve import _memory  # noqa: E402
+from measure import memory_mb  # noqa: E402
 
 EMBED_SAMPLE = 2000  # generated sentences embedded by the model to measure its speed
 
@@ -44,7 +44,7 @@ def main() -> None:
     model = load_embedder()
     embedder = ComposedEmbedder(model, material.phrases)
     summary = build_index(Settings(index_dir=args.work / "index", corpus_dir=corpus), embedder=embedder, rebuild=True)
-    memory = _memory()
+    memory = memory_mb()
     print(
         json.dumps(
             {

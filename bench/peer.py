@@ -30,7 +30,7 @@ from qa.text import simplified
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import load_questions  # noqa: E402
-from serve import _memory, _percentiles, _recall  # noqa: E402
+from measure import memory_mb, percentiles, recall_at_1  # noqa: E402
 
 TOP_K = 5
 RRF_C = 60
@@ -92,9 +92,9 @@ def main() -> None:
                 "questions": len(questions),
                 "passages": len(texts),
                 "build_seconds": {"tokenize": round(tokenize_seconds, 2), "bm25": round(bm25_seconds, 2)},
-                "latency_ms": _percentiles(latency),
-                "recall@1": _recall(tops, questions),
-                "memory_mb": _memory(),
+                "latency_ms": percentiles(latency),
+                "recall@1": recall_at_1(tops, questions),
+                "memory_mb": memory_mb(),
             }
         )
     )

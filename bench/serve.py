@@ -26,6 +26,7 @@ from qa.store import Snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import load_questions  # noqa: E402
+from measure import memory_mb, percentiles, recall_at_1  # noqa: E402
 
 WARM_UP = 100
 CACHED = 200
@@ -69,14 +70,14 @@ def main() -> None:
         started = time.perf_counter()
         assistant.ask(question.text)
         latency["ask_repeated"].append(time.perf_counter() - started)
-    memory = _memory()
+    memory = memory_mb()
 
     report = {
         "questions": len(questions),
         "passages": len(snapshot.passages),
         "dense_index": snapshot.manifest["dense"] | snapshot.dense.description,  # as searched
-        "latency_ms": {mode: _percentiles(values) for mode, values in latency.items()},
-        "recall@1": {mode: _recall(top[mode], questions) for mode in top},
+        "latency_ms": {mode: percentiles(values) for mode, values in latency.items()},
+        "recall@1": {mode: recall_at_1(top[mode], questions) for mode in top},
         "memory_mb": memory,
         "ask_correct": [t == q.source for t, q in zip(top["ask"], questions)],
     }
@@ -97,7 +98,7 @@ def _approximate_recall(assistant: Assistant, snapshot: Snapshot, questions: lis
     found, ann_top1, exact_top1 = [], [], []
     for question, query, (best_scores, best_passages) in zip(questions, queries, exact):
         _, passages = snapshot.dense.search(query, depth)
-        scores = np.array([float(snapshot.dense.sentence_scores(query, int(p)).max()) for p in passages])
+        scores = snapshot.dense.scores_of(query, passages)
         found.append(float(np.sum(scores >= best_scores[-1] - 1e-4)) / depth)
         ann_top1.append(snapshot.passages[int(passages[0])].source == question.source if len(passages) else False)
         exact_top1.append(snapshot.passages[int(best_passages[0])].source == question.source)
@@ -133,21 +134,6 @@ def _exact_top(vectors: np.ndarray, owners: np.ndarray, queries: np.ndarray, dep
     best_scores = np.take_along_axis(best_scores, order, axis=1)
     best_passages = np.take_along_axis(best_passages, order, axis=1)
     return list(zip(best_scores, best_passages))
-
-
-def _recall(tops: list[str | None], questions: list[Question]) -> float:
-    return round(sum(t == q.source for t, q in zip(tops, questions)) / len(questions), 4)
-
-
-def _percentiles(seconds: list[float]) -> dict:
-    ms = np.array(seconds) * 1000
-    return {name: round(float(np.percentile(ms, p)), 2) for name, p in (("p50", 50), ("p95", 95), ("p99", 99))}
-
-
-def _memory() -> dict:
-    """Peak and current resident memory of this process, in MB (Linux)."""
-    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return {"peak_rss": int(status["VmHWM"].split()[0]) // 1024, "rss": int(status["VmRSS"].split()[0]) // 1024}
 
 
 if __name__ == "__main__":

@@ -109,6 +109,7 @@ class Assistant:
         # Recent answers by (snapshot, question, k, mode): a question asked again (a popular
         # one, a page reloaded) costs a dictionary lookup. A new snapshot changes the key.
         self._answered: OrderedDict[tuple, Response] = OrderedDict()
+        self._answered_lock = Lock()  # not the switch lock: a reload must not hold up the cache
         self._serving = self._serve(snapshot or load_snapshot(settings.index_dir))
 
     @property
@@ -175,13 +176,13 @@ class Assistant:
         key = (serving.snapshot.name, query, k, mode)
         cached = cached and question_vector is None
         if cached:
-            with self._switch:
+            with self._answered_lock:
                 known = self._answered.get(key)
             if known is not None:
                 return known
         response = self._answer(serving, query, query_tokens, k, mode, question_vector, message)
         if cached:
-            with self._switch:
+            with self._answered_lock:
                 self._answered[key] = response
                 self._answered.move_to_end(key)
                 while len(self._answered) > _ANSWERS_KEPT:

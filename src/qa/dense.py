@@ -128,8 +128,8 @@ class DenseIndex:
         if self.exact:
             scores = scores[0][: len(rows)]
         else:  # approximate scores choose the rows; exact ones rank them
-            scores = np.asarray(self._vectors[np.sort(rows)], dtype=np.float32) @ query[0]
-            rows = np.sort(rows)
+            rows = np.sort(rows)  # ascending rows read the mapped file in order
+            scores = np.asarray(self._vectors[rows], dtype=np.float32) @ query[0]
             order = np.argsort(-scores, kind="stable")
             scores, rows = scores[order], rows[order]
         owners = self._owners[rows]

@@ -1,0 +1,27 @@
+"""What every benchmark process reports the same way: latency percentiles, recall@1, memory."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from qa.evaluate import Question
+
+
+def percentiles(seconds: Sequence[float]) -> dict:
+    """p50, p95 and p99 of timings, in milliseconds."""
+    ms = np.array(seconds) * 1000
+    return {name: round(float(np.percentile(ms, p)), 2) for name, p in (("p50", 50), ("p95", 95), ("p99", 99))}
+
+
+def recall_at_1(tops: Sequence[str | None], questions: Sequence[Question]) -> float:
+    """Share of questions whose first hit comes from their own article."""
+    return round(sum(t == q.source for t, q in zip(tops, questions)) / len(questions), 4)
+
+
+def memory_mb() -> dict:
+    """Peak and current resident memory of this process, in MB (Linux)."""
+    status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
+    return {"peak_rss": int(status["VmHWM"].split()[0]) // 1024, "rss": int(status["VmRSS"].split()[0]) // 1024}
