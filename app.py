@@ -1,7 +1,7 @@
 """Gradio app: ask questions, read the highlighted sources, manage the corpus.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus corpus]
-                  [--model use-multilingual] [--reader rules]
+                  [--model multilingual-e5-small] [--reader rules]
 
 The index is built from the corpus folder on start when it is missing or stale. Editing
 the corpus (资料库 tab) needs the password in QA_ADMIN_PASSWORD when that is set; without

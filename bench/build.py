@@ -70,9 +70,9 @@ def _model_sentences_per_second(model, phrases, seed: int) -> float:
     while len(sample) < EMBED_SAMPLE:
         text = paragraph(rng, phrases)
         sample.extend(text[s.start : s.end] for s in sentence_spans(text))
-    model.encode(sample[:64])
+    model.encode_passages(sample[:64])
     started = time.perf_counter()
-    model.encode(sample)
+    model.encode_passages(sample)
     return round(len(sample) / (time.perf_counter() - started), 1)
 
 

@@ -8,9 +8,9 @@ its own among them, so that each of the 1,002 trial questions has one right answ
 corpus and recall can be measured against distractors made of the same material.
 
 Vectors. Embedding a million passages with the default model takes hours on two cores.
-`ComposedEmbedder` gives a generated sentence the normalised sum of its phrases' USE
+`ComposedEmbedder` gives a generated sentence the normalised sum of its phrases'
 vectors (each phrase embedded once) and embeds everything else (the CMRC paragraphs'
-sentences, questions) with USE itself. The build's embedding stage therefore measures the
+sentences, questions) with the model itself. The build's embedding stage therefore measures the
 composition, not the model; bench/run.py measures the model's throughput on a sample of
 the generated sentences and reports both.
 """
@@ -119,10 +119,10 @@ def _sentence(rng: random.Random, pool: Sequence[str], *, phrases: int) -> str:
 
 
 class ComposedEmbedder:
-    """Vectors of generated sentences composed from their phrases; USE for the rest.
+    """Vectors of generated sentences composed from their phrases; the model for the rest.
 
-    It answers to the default model's name: the index it builds is searched with
-    questions embedded by USE, exactly as the product does.
+    It answers to the model's name: the index it builds is searched with questions
+    embedded by the model, exactly as the product does.
     """
 
     def __init__(self, model: Embedder, phrases: Sequence[str]) -> None:
@@ -130,11 +130,14 @@ class ComposedEmbedder:
         self.dimension = model.dimension
         self._model = model
         self._row = {phrase: i for i, phrase in enumerate(phrases)}
-        self._phrases = model.encode(list(phrases))
+        self._phrases = model.encode_passages(list(phrases))
         self.composed = 0
         self.embedded = 0
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self._model.encode_queries(texts)
+
+    def encode_passages(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         out = np.zeros((len(texts), self.dimension), dtype=np.float32)
         others: list[int] = []
         for i, text in enumerate(texts):
@@ -144,7 +147,7 @@ class ComposedEmbedder:
             else:
                 others.append(i)
         if others:
-            out[others] = self._model.encode([texts[i] for i in others], show_progress=show_progress)
+            out[others] = self._model.encode_passages([texts[i] for i in others], show_progress=show_progress)
         self.composed += len(texts) - len(others)
         self.embedded += len(others)
         norms = np.linalg.norm(out, axis=1, keepdims=True)

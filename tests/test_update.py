@@ -164,7 +164,9 @@ def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(t
         lines = [f"第{n}号新闻的第{k}段讲述了城市建设的进展，项目投资{n * 10 + k}亿元，预计{k + 1}年完成。" for k in range(12)]
         (corpus / f"news-{n:02d}.md").write_text(f"# 新闻{n}\n\n" + "\n\n".join(lines), encoding="utf-8")
     index = tmp_path / "index"
-    assert _qa("index", "--corpus", corpus, "--index", index, "--json").wait(timeout=300) == 0
+    # USE builds this corpus in about 3 s, which the kill delays below are spread over
+    fast = ("--model", "use-multilingual")
+    assert _qa("index", "--corpus", corpus, "--index", index, *fast, "--json").wait(timeout=300) == 0
 
     def answer():
         process = _qa("ask", "第7号新闻的第3段项目投资多少？", "--index", index, "--json")
@@ -176,7 +178,7 @@ def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(t
     assert expected[0][1] == "73亿元"
     killed = 0
     for delay in (0.2, 1.0, 2.0, 3.0):
-        build = _qa("index", "--corpus", corpus, "--index", index, "--rebuild", "--json")
+        build = _qa("index", "--corpus", corpus, "--index", index, *fast, "--rebuild", "--json")
         time.sleep(delay)
         if build.poll() is None:
             os.kill(build.pid, signal.SIGKILL)
@@ -184,7 +186,7 @@ def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(t
         build.wait(timeout=60)
         assert answer() == expected
     assert killed >= 3  # the kills landed while builds were running
-    final = _qa("index", "--corpus", corpus, "--index", index, "--rebuild", "--json")
+    final = _qa("index", "--corpus", corpus, "--index", index, *fast, "--rebuild", "--json")
     out, _ = final.communicate(timeout=300)
     assert final.returncode == 0 and json.loads(out)["rebuilt"] == "asked to rebuild"
     assert len(list((index / "snapshots").iterdir())) == 1  # leftovers of killed builds are gone

@@ -20,7 +20,7 @@ from .answer import Answer, Highlight, term_highlights
 from .chunk import Passage
 from .config import Settings
 from .embed import Embedder, load_embedder
-from .reader import PassageInput, Reader, RuleReader
+from .reader import PassageInput, Reader, ReaderModel, RuleReader
 from .search import Mode, Retriever
 from .errors import QAError
 from .store import Snapshot, current_name, load_snapshot
@@ -85,6 +85,7 @@ class _Serving:
     snapshot: Snapshot
     retriever: Retriever
     sources: dict[str, dict]  # article metadata by source path
+    reader: Reader
 
 
 class Assistant:
@@ -102,7 +103,9 @@ class Assistant:
         self.settings = settings
         self.tokenizer = tokenizer or Tokenizer()
         self.tokenizer.warm_up()
-        self.reader = reader or _load_reader(settings.reader, self.tokenizer)
+        # None: the rule reader, with the weights fitted for the serving index's model
+        self._reader = reader if reader is not None else _load_model_reader(settings.reader)
+        self._rule_readers: dict[str, RuleReader] = {}
         self._follow = snapshot is None  # a snapshot given explicitly is kept
         self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
         self._switch = Lock()
@@ -131,9 +134,20 @@ class Assistant:
         return self._current().retriever
 
     def _serve(self, snapshot: Snapshot) -> _Serving:
-        embedder = self.embedder(snapshot.manifest["model"]["name"])
-        retriever = Retriever(snapshot, embedder=embedder, tokenizer=self.tokenizer, settings=self.settings)
-        return _Serving(snapshot, retriever, {s["path"]: s for s in snapshot.manifest.get("sources", [])})
+        model = snapshot.manifest["model"]["name"]
+        retriever = Retriever(snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings)
+        sources = {s["path"]: s for s in snapshot.manifest.get("sources", [])}
+        return _Serving(snapshot, retriever, sources, self._reader or self._rule_reader(model))
+
+    def _rule_reader(self, embedding_model: str) -> RuleReader:
+        if embedding_model not in self._rule_readers:
+            self._rule_readers[embedding_model] = RuleReader(self.tokenizer, ReaderModel.for_embedding(embedding_model))
+        return self._rule_readers[embedding_model]
+
+    @property
+    def reader(self) -> Reader:
+        """The reader answering from the current snapshot."""
+        return self._current().reader
 
     def _current(self) -> _Serving:
         """The serving snapshot, switched to the current one if a build has finished."""
@@ -211,7 +225,7 @@ class Assistant:
         if not scored:
             return Response(query, (), True, message)
         passages = [serving.snapshot.passages[result.index] for result in scored]
-        reading = self.reader.read(
+        reading = serving.reader.read(
             query,
             [
                 PassageInput(
@@ -244,9 +258,10 @@ class Assistant:
         return Response(query, hits, no_answer=reading.no_answer, message=message)
 
 
-def _load_reader(name: str, tokenizer: Tokenizer) -> Reader:
+def _load_model_reader(name: str) -> Reader | None:
+    """A question-answering model named by `--reader`; None for the rule reader."""
     if name == "rules":
-        return RuleReader(tokenizer)
+        return None
     from .neural import NeuralReader
 
     return NeuralReader(name)

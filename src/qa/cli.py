@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .config import Settings
-from .embed import DEFAULT_MODEL
+from .embed import DEFAULT_MODEL, USE_MODEL
 from .errors import QAError
 
 __all__ = ["main"]
@@ -64,7 +64,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument(
         "--model",
         default=DEFAULT_MODEL,
-        help=f"embedding model: {DEFAULT_MODEL!r} (offline default) or a sentence-transformers name or path",
+        help=f"embedding model: {DEFAULT_MODEL!r} (default) or {USE_MODEL!r} (both offline), or a sentence-transformers name or folder",
     )
     index.add_argument("--rebuild", action="store_true", help="rebuild even if the index is current")
     index.add_argument("--json", action="store_true", help="print one JSON summary object")

@@ -22,8 +22,9 @@ class Settings:
     # BM25: a low k1 saturates repeated terms early, which suits overlapping n-gram tokens.
     bm25_k1: float = 0.7
     bm25_b: float = 0.75
-    # Hybrid fusion: weight of max-normalised BM25 against dense cosine (README, "Retrieval").
-    lexical_weight: float = 0.5
+    # Hybrid fusion: weight of max-normalised BM25 against the candidates' stretched cosines
+    # (qa.search; README, "How the defaults were chosen").
+    lexical_weight: float = 0.4
     # Sentence vectors searched exactly; a larger index is approximate (qa.dense.choose_factory).
     dense_exact_max_vectors: int = 50_000
     # How many passages each retriever proposes before fusion re-scores the union.

@@ -4,7 +4,7 @@
    (how much of the question it covers, whether it holds the words next to the question
    word, whether it holds a candidate of the expected type, where it sits, how its
    passage ranked). The weights are fitted on data (`scripts/fit_reader.py`) and shipped
-   in `reader_model.json`; a softmax over the sentences gives each one a probability.
+   in `reader_models/<embedding model>.json`; a softmax over the sentences gives each one a probability.
 2. In the chosen sentence, the span is found by aligning the question around its question
    word (“…以什么为核心” → “…以〔国际级别赛道〕为核心”), else by the candidate of the expected
    type (figure, date, name …) nearest the question's words; how/why/yes-no questions, or
@@ -31,6 +31,7 @@ from rapidfuzz.distance import LCSseq
 
 from .answer import Answer
 from .candidates import Candidate, extract_candidates
+from .embed import USE_MODEL
 from .question import AnswerType, Question, analyse_question
 from .text import Span, fold, sentence_spans
 from .tokens import QUESTION_WORDS, Tokenizer
@@ -87,11 +88,24 @@ class ReaderModel:
     provenance: dict
 
     @classmethod
-    def load(cls, path: Path | None = None) -> ReaderModel:
-        if path is None:
-            text = resources.files("qa").joinpath("reader_model.json").read_text(encoding="utf-8")
-        else:
-            text = Path(path).read_text(encoding="utf-8")
+    def for_embedding(cls, embedding_model: str) -> ReaderModel:
+        """The weights fitted with `embedding_model`'s cosines (scripts/fit_reader.py).
+
+        Cosine features mean different things for each model. A model without weights of
+        its own gets USE's: most sentence models spread their cosines as USE does (related
+        text 0.5–0.8, unrelated under 0.3), where e5 packs both into 0.7–0.9."""
+        folder = resources.files("qa").joinpath("reader_models")
+        fitted = folder.joinpath(f"{embedding_model}.json")
+        if not fitted.is_file():
+            fitted = folder.joinpath(f"{USE_MODEL}.json")
+        return cls.from_json(fitted.read_text(encoding="utf-8"))
+
+    @classmethod
+    def load(cls, path: Path) -> ReaderModel:
+        return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+    @classmethod
+    def from_json(cls, text: str) -> ReaderModel:
         data = json.loads(text)
         if tuple(data["sentence"]["features"]) != SENTENCE_FEATURES or tuple(
             data["answerable"]["features"]
@@ -162,9 +176,9 @@ class SentenceCandidates:
 class RuleReader:
     """The offline reader: fitted sentence scoring plus rule-based span extraction."""
 
-    def __init__(self, tokenizer: Tokenizer, model: ReaderModel | None = None) -> None:
+    def __init__(self, tokenizer: Tokenizer, model: ReaderModel) -> None:
         self._tokenizer = tokenizer
-        self.model = model or ReaderModel.load()
+        self.model = model
 
     def read(self, question: str, passages: list[PassageInput]) -> Reading:
         if not passages:
