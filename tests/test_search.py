@@ -3,6 +3,7 @@ import dataclasses
 import pytest
 
 from qa.build import build_index
+from qa.config import Settings
 from qa.search import Retriever
 from qa.store import load_snapshot
 
@@ -61,3 +62,15 @@ def test_k_larger_than_the_index_returns_everything(retriever):
 def test_embedder_must_match_the_index(retriever, use_embedder, tokenizer, settings):
     with pytest.raises(ValueError, match="test-hashing"):
         Retriever(retriever.snapshot, embedder=use_embedder, tokenizer=tokenizer, settings=settings)
+
+
+def test_the_fusion_weight_is_the_models_own_unless_set():
+    from qa.config import LEXICAL_WEIGHTS
+    from qa.embed import DEFAULT_MODEL, USE_MODEL
+
+    assert Settings().lexical_weight_for(DEFAULT_MODEL) == LEXICAL_WEIGHTS[DEFAULT_MODEL]
+    assert Settings().lexical_weight_for(USE_MODEL) > Settings().lexical_weight_for(DEFAULT_MODEL)
+    assert Settings().lexical_weight_for("some/other-model") == 0.5
+    assert Settings(lexical_weight=0.9).lexical_weight_for(DEFAULT_MODEL) == 0.9
+    with pytest.raises(ValueError):
+        Settings(lexical_weight=1.5)

@@ -71,7 +71,7 @@ ANSWERABLE_FEATURES = (
     "predicate",  # the best sentence holds the word next to the question word
     "best_sentence_score",  # linear score of the best sentence
     "retrieval_score",  # fused retrieval score of the top passage
-    "dense_score",  # cosine of the top passage's best sentence
+    "dense_margin",  # the top passage's best cosine above the mean of the other passages read
     "missing_type",  # a figure, date or name is asked for and no sentence read holds one
     "local_support",  # question words within 12 characters of the best sentence's best typed candidate
     "bias",
@@ -318,7 +318,7 @@ class RuleReader:
                 features[top_row, SENTENCE_FEATURES.index("predicate")],
                 scores[top_row],
                 passages[0].retrieval_score,
-                passages[0].dense_score,
+                _dense_margin(passages),
                 float(typed and not found),
                 support,
                 1.0,
@@ -548,3 +548,14 @@ def _softmax(scores: np.ndarray) -> np.ndarray:
 
 def _sigmoid(value: float) -> float:
     return 1.0 / (1.0 + math.exp(-value))
+
+
+def _dense_margin(passages: list[PassageInput]) -> float:
+    """How far the top passage's cosine stands above the others read (0 when it is alone).
+
+    A margin rather than the cosine itself: a model's cosines shift with the kind of text
+    and question (e5's for the seed's everyday questions sit lower than for CMRC's), and a
+    threshold on their level learned on one kind says "no answer" to the other."""
+    if len(passages) < 2:
+        return 0.0
+    return passages[0].dense_score - float(np.mean([p.dense_score for p in passages[1:]]))

@@ -8,7 +8,8 @@ which rank fusion (RRF) throws away: with a dense model much weaker than BM25, p
 loses to BM25 alone. Cosines are stretched over the candidates because models differ in
 their range: e5's cosines of related and unrelated text lie within 0.7–0.9, and used raw
 they only helped at a weight of 0.1 and hurt from 0.2 on; stretched, every weight from
-0.4 to 0.6 beats both retrievers (README, "How the defaults were chosen").
+0.4 to 0.6 beats both retrievers. The weight is the model's own (`Settings.lexical_weight_for`):
+a weaker model (USE) needs more of BM25 (README, "How the defaults were chosen").
 """
 
 from __future__ import annotations
@@ -96,7 +97,7 @@ class Retriever:
         cosine = np.clip(np.fromiter(known.values(), dtype=np.float32), 0.0, 1.0)
         best_bm25 = float(bm25.max())
         lexical = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
-        weight = self._settings.lexical_weight
+        weight = self._settings.lexical_weight_for(self._embedder.name)
         fused = weight * lexical + (1.0 - weight) * _stretched(cosine)
         order = np.argsort(-fused, kind="stable")[:k]
         return [
