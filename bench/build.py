@@ -49,6 +49,7 @@ def main() -> None:
         json.dumps(
             {
                 "passages": summary.passages,
+                "model": model.name,
                 "articles": summary.articles,
                 "seconds": summary.seconds,
                 "stages": summary.stages,

@@ -94,13 +94,14 @@ def run(passages: int, work: Path, *, seed: int, peer_limit: int | None, resume:
         "articles": build["articles"],
         "questions": serving["questions"],
         "machine": _machine(),
+        "model": build["model"],
         "corpus": {
             "seed": seed,
             "generate_seconds": build["generate_seconds"],
             "sentences_per_passage": round(vectors / count, 2),
             "dense_vectors": (
-                f"{build['composed_sentences']} generated sentences: normalised sum of their phrases' USE vectors "
-                f"({build['phrases']} phrases embedded once); {build['embedded_sentences']} other sentences embedded by USE"
+                f"{build['composed_sentences']} generated sentences: normalised sum of their phrases' {build['model']} vectors "
+                f"({build['phrases']} phrases embedded once); {build['embedded_sentences']} other sentences embedded by {build['model']}"
             ),
         },
         "build_seconds": {name: round(seconds, 2) for name, seconds in stages.items()} | {"total": round(build["seconds"], 1)},

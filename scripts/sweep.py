@@ -2,8 +2,8 @@
 
     python scripts/sweep.py ../shared/bench/cmrc2018_trial.json [--model NAME]
 
-Prints a Markdown table of hybrid R@1 / R@5 / MRR@10 (weight 1.0 is BM25 alone, 0.0 dense
-alone). Dense units: `sentence` (what the product indexes: every sentence, a passage
+Prints a Markdown table of hybrid R@1 / R@5 / MRR@10 for each cosine scale and weight of
+BM25 (`qa.search`; weight 1.0 is BM25 alone, 0.0 dense alone). Dense units: `sentence` (what the product indexes: every sentence, a passage
 scored by its best one), `passage` (one vector per passage), `both` (the sentences and the
 whole passage, best of all). Embeddings are computed once per passage length and unit;
 each k1 rebuilds BM25 only, and each weight re-runs retrieval only.
@@ -53,15 +53,17 @@ def main() -> None:
     parser.add_argument("--max-chars", type=int, nargs="+", default=[300, 400, 600, 1000])
     parser.add_argument("--units", nargs="+", choices=UNITS, default=["sentence"])
     parser.add_argument("--k1", type=float, nargs="+", default=[0.7, 1.5])
-    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0])
+    parser.add_argument("--weights", type=float, nargs="+", default=[0.0, 0.3, 0.4, 0.5, 0.6, 0.7, 1.0])
+    parser.add_argument("--scales", type=float, nargs="+", default=None, help="cosine scales (default: the model's own)")
     args = parser.parse_args()
 
     embedder, tokenizer = load_embedder(args.model), Tokenizer()
     articles, questions = load_squad(args.file)
     vectors = embedder.encode_queries([simplified(q.text) for q in questions])
     print(f"model {embedder.name}")
-    print("| max chars | passages | dense unit | k1 | weight | R@1 | R@5 | MRR@10 |")
-    print("|---|---|---|---|---|---|---|---|")
+    scales = args.scales or [Settings().fusion_for(embedder.name).cosine_scale]
+    print("| max chars | passages | dense unit | k1 | cosine scale | weight | R@1 | R@5 | MRR@10 |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for max_chars in args.max_chars:
         with tempfile.TemporaryDirectory() as scratch:
             settings = Settings(index_dir=Path(scratch), max_passage_chars=max_chars, model=embedder.name)
@@ -73,12 +75,12 @@ def main() -> None:
                 for k1 in args.k1:
                     lexical = LexicalIndex.build(tokens, k1=k1, b=settings.bm25_b)
                     snapshot = dataclasses.replace(built, lexical=lexical, dense=dense)
-                    for weight in args.weights:
+                    for scale, weight in ((s, w) for s in scales for w in args.weights):
                         retriever = Retriever(
                             snapshot,
                             embedder=embedder,
                             tokenizer=tokenizer,
-                            settings=dataclasses.replace(settings, lexical_weight=weight),
+                            settings=dataclasses.replace(settings, lexical_weight=weight, cosine_scale=scale),
                         )
                         ranks = []
                         for question, vector in zip(questions, vectors):
@@ -86,7 +88,7 @@ def main() -> None:
                             ranks.append(_gold_rank([snapshot.passages[r.index].source for r in results], question.source))
                         m = _retrieval_metrics(ranks)
                         print(
-                            f"| {max_chars} | {len(snapshot.passages)} | {unit} | {k1} | {weight:.1f} "
+                            f"| {max_chars} | {len(snapshot.passages)} | {unit} | {k1} | {scale:g} | {weight:.1f} "
                             f"| {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} |",
                             flush=True,
                         )

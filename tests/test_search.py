@@ -64,13 +64,32 @@ def test_embedder_must_match_the_index(retriever, use_embedder, tokenizer, setti
         Retriever(retriever.snapshot, embedder=use_embedder, tokenizer=tokenizer, settings=settings)
 
 
-def test_the_fusion_weight_is_the_models_own_unless_set():
-    from qa.config import LEXICAL_WEIGHTS
+def test_fusion_is_the_models_own_unless_set():
+    from qa.config import FUSION
     from qa.embed import DEFAULT_MODEL, USE_MODEL
 
-    assert Settings().lexical_weight_for(DEFAULT_MODEL) == LEXICAL_WEIGHTS[DEFAULT_MODEL]
-    assert Settings().lexical_weight_for(USE_MODEL) > Settings().lexical_weight_for(DEFAULT_MODEL)
-    assert Settings().lexical_weight_for("some/other-model") == 0.5
-    assert Settings(lexical_weight=0.9).lexical_weight_for(DEFAULT_MODEL) == 0.9
+    assert Settings().fusion_for(DEFAULT_MODEL) == FUSION[DEFAULT_MODEL]
+    # e5's cosines lie in a narrow range: a small difference must count for more
+    assert Settings().fusion_for(DEFAULT_MODEL).cosine_scale < Settings().fusion_for(USE_MODEL).cosine_scale
+    assert Settings().fusion_for("some/other-model") == FUSION[USE_MODEL]
+    assert Settings(lexical_weight=0.9).fusion_for(DEFAULT_MODEL).lexical_weight == 0.9
+    assert Settings(cosine_scale=0.3).fusion_for(USE_MODEL).cosine_scale == 0.3
     with pytest.raises(ValueError):
         Settings(lexical_weight=1.5)
+    with pytest.raises(ValueError):
+        Settings(cosine_scale=0)
+
+
+def test_a_cosine_far_below_the_best_counts_for_nothing(retriever, hashing_embedder, tokenizer, settings):
+    """With a tiny scale only the best dense candidate gets dense credit; BM25 decides the rest."""
+    narrow = Retriever(
+        retriever.snapshot,
+        embedder=hashing_embedder,
+        tokenizer=tokenizer,
+        settings=dataclasses.replace(settings, lexical_weight=0.5, cosine_scale=1e-6),
+    )
+    results = narrow.search("公园几点开门？", k=4)
+    best_dense = max(results, key=lambda r: r.dense)
+    for r in results:
+        expected_dense = 1.0 if r is best_dense else 0.0
+        assert r.score == pytest.approx(0.5 * r.bm25 / max(x.bm25 for x in results) + 0.5 * expected_dense, abs=1e-5)

@@ -109,15 +109,12 @@ class _Parts:
     vectors: list[np.ndarray | None] = field(default_factory=list)
     sources: list[dict] = field(default_factory=list)
     stages: dict[str, float] = field(default_factory=dict)
-    previous_dense: DenseIndex | None = None  # its trained codebooks can be re-used
 
     @classmethod
     def on(cls, previous: Snapshot | None) -> _Parts:
         if previous is None:
             return cls()
-        return cls(
-            vocabulary={token: i for i, token in enumerate(previous.tokens.vocabulary)}, previous_dense=previous.dense
-        )
+        return cls(vocabulary={token: i for i, token in enumerate(previous.tokens.vocabulary)})
 
     def reuse(self, previous: Snapshot, number: int, passage: Passage) -> None:
         self.passages.append(passage)
@@ -395,9 +392,7 @@ def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: 
         parts.vectors.clear()  # the staged file holds them now; frees memory for BM25
     try:
         with parts.timing("faiss"):
-            dense = DenseIndex.build(
-                vectors, owners, exact_max_vectors=settings.dense_exact_max_vectors, previous=parts.previous_dense
-            )
+            dense = DenseIndex.build(vectors, owners, exact_max_vectors=settings.dense_exact_max_vectors)
         with parts.timing("bm25"):
             tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)
             lexical = LexicalIndex.build_from_ids(parts.token_ids, parts.vocabulary, k1=settings.bm25_k1, b=settings.bm25_b)

@@ -7,14 +7,21 @@ from pathlib import Path
 
 from .embed import DEFAULT_MODEL, USE_MODEL
 
-__all__ = ["Settings", "LEXICAL_WEIGHTS"]
+__all__ = ["Settings", "Fusion", "FUSION"]
 
-# Hybrid fusion: the weight of max-normalised BM25 against the candidates' stretched
-# cosines (qa.search), per embedding model: the stronger the model, the more its side
-# weighs. Each sits in a flat region of scripts/sweep.py's table on CMRC 2018 trial
-# (README, "How the defaults were chosen"); a model not listed gets an even split.
-LEXICAL_WEIGHTS = {DEFAULT_MODEL: 0.4, USE_MODEL: 0.7}
-_EVEN = 0.5
+
+@dataclass(frozen=True)
+class Fusion:
+    """How BM25 and dense scores are fused (qa.search) for one embedding model."""
+
+    lexical_weight: float  # weight of BM25 / max(BM25); the dense part gets the rest
+    cosine_scale: float  # a cosine this far below the best candidate's counts for nothing
+
+
+# Per embedding model: a model's cosines spread over its own range (e5's within 0.7–0.9,
+# USE's over 0–1). Chosen with scripts/sweep.py on CMRC 2018 trial and the 10k benchmark
+# (README, "How the defaults were chosen"); another model is fused as USE is.
+FUSION = {DEFAULT_MODEL: Fusion(lexical_weight=0.5, cosine_scale=0.15), USE_MODEL: Fusion(lexical_weight=0.5, cosine_scale=1.0)}
 
 
 @dataclass(frozen=True)
@@ -29,8 +36,9 @@ class Settings:
     # BM25: a low k1 saturates repeated terms early, which suits overlapping n-gram tokens.
     bm25_k1: float = 0.7
     bm25_b: float = 0.75
-    # Hybrid fusion weight of BM25; None: the index's model's own (LEXICAL_WEIGHTS).
+    # Hybrid fusion (qa.search); None: the index's model's own (FUSION).
     lexical_weight: float | None = None
+    cosine_scale: float | None = None
     # Sentence vectors searched exactly; a larger index is approximate (qa.dense.choose_factory).
     dense_exact_max_vectors: int = 50_000
     # How many passages each retriever proposes before fusion re-scores the union.
@@ -50,13 +58,17 @@ class Settings:
             raise ValueError("need 0 < min_passage_chars < max_passage_chars")
         if self.lexical_weight is not None and not 0.0 <= self.lexical_weight <= 1.0:
             raise ValueError(f"lexical_weight must be within [0, 1], got {self.lexical_weight}")
+        if self.cosine_scale is not None and not self.cosine_scale > 0:
+            raise ValueError(f"cosine_scale must be positive, got {self.cosine_scale}")
         if self.read_passages < 1:
             raise ValueError(f"read_passages must be at least 1, got {self.read_passages}")
         if self.candidates < 1:
             raise ValueError(f"candidates must be at least 1, got {self.candidates}")
 
-    def lexical_weight_for(self, model: str) -> float:
-        """The fusion weight of BM25 for an index embedded by `model`."""
-        if self.lexical_weight is not None:
-            return self.lexical_weight
-        return LEXICAL_WEIGHTS.get(model, _EVEN)
+    def fusion_for(self, model: str) -> Fusion:
+        """How to fuse for an index embedded by `model`: its own, with any setting given here."""
+        own = FUSION.get(model, FUSION[USE_MODEL])
+        return Fusion(
+            lexical_weight=own.lexical_weight if self.lexical_weight is None else self.lexical_weight,
+            cosine_scale=own.cosine_scale if self.cosine_scale is None else self.cosine_scale,
+        )

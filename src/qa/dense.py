@@ -2,20 +2,28 @@
 
 Each passage is embedded sentence by sentence; a passage's dense score is the best
 cosine (inner product of L2-normalised vectors) among its sentences. A question usually
-matches one sentence, and sentence encoders such as USE average their input, so a whole
-passage embedded at once blurs that sentence: on CMRC 2018 trial paragraphs the best
-sentence ranks the right paragraph first for 81% of questions, the whole paragraph 75%.
+matches one sentence, and sentence encoders average their input, so a whole passage
+embedded at once blurs that sentence: on CMRC 2018 trial paragraphs the best sentence
+ranks the right passage first for 96.9% of questions with multilingual-e5-small (81% with
+USE), the whole passage for 95.3% (75%); both together, 97.4%, add nothing once fused
+with BM25 and double the embedding work (scripts/sweep.py --units).
 
 Rows are stored in passage order; `owners[row]` is the passage a row belongs to. The
 same rows are kept as float16 in `vectors` (memory-mapped from the snapshot): they give
 exact cosines for re-ranking, for BM25's candidates and for the reader.
 
 The FAISS index is chosen by size (`choose_factory`): exact search ("Flat") up to
-`exact_max_vectors` rows; beyond that 4-bit product-quantisation codes scanned with
-SIMD ("PQ<m>x4fs", 64 bytes a 512-d sentence instead of 2 KB), whose best few hundred
-rows are then re-scored exactly. Inverted-file indexes (IVF) were measured and rejected:
-questions sit far from the sentences they match, and probing a quarter of the lists
-still missed 7% of the exact top 10 (docs/benchmarks.md).
+`exact_max_vectors` rows; beyond that RaBitQ codes scanned with SIMD ("RaBitQfs": one
+bit a dimension plus a few floats, 57 bytes a 384-d sentence instead of 1.5 KB), whose
+best few hundred rows are then re-scored exactly. Measured on the benchmark's 100k
+passages with multilingual-e5-small (774,739 sentence vectors, 1,002 questions), dense
+recall@1 exact 0.436: RaBitQ 0.433; 4-bit product quantisation, the previous choice,
+0.167 with 2 dimensions a code ("PQ96x4fs") and 0.384 with one code per 2 dimensions
+("PQ192x4fs", 96 bytes) — e5 packs its cosines into a narrow range that product codes
+blur, where USE's (0.998 recall@10 with PQ) they did not. Inverted-file indexes (IVF)
+were measured and rejected: questions sit far from the sentences they match, and
+probing a quarter of the lists still missed 7% of the exact top 10 (docs/benchmarks.md).
+RaBitQ trains nothing but a centroid, so an update simply builds the index again.
 """
 
 from __future__ import annotations
@@ -29,14 +37,13 @@ __all__ = ["DenseIndex", "choose_factory"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
-_TRAIN_ROWS = 65_536
+_TRAIN_ROWS = 65_536  # rows sampled to train the codes (RaBitQ: their centroid)
 # Rows of an approximate search re-scored exactly: at least 400, more as the index grows
 # (one per 4,000 rows), for recall@10 ≥ 0.99 against exact search on the benchmark
 # (0.999 at 77k rows; at 7.7M rows 400 gave 0.969, 2,000 gave 0.9997).
 _RERANK_MIN_ROWS = 400
 _RERANK_ROWS_PER = 4_000
-# Below this many rows exact search costs next to nothing, and 4-bit codes cannot be
-# trained (each sub-quantiser needs 16 points, better many more).
+# Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
 
 
@@ -44,9 +51,7 @@ def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> s
     """FAISS factory string for an index of `vectors` rows of `dimension` floats."""
     if vectors <= max(exact_max_vectors, _MIN_APPROXIMATE):
         return "Flat"
-    # about four dimensions per 4-bit sub-quantiser; fast-scan needs an even count
-    subquantizers = max(m for m in range(2, max(dimension // 4, 2) + 1, 2) if dimension % m == 0)
-    return f"PQ{subquantizers}x4fs"
+    return "RaBitQfs"
 
 
 class DenseIndex:
@@ -68,23 +73,16 @@ class DenseIndex:
         owners: np.ndarray,
         *,
         exact_max_vectors: int,
-        previous: DenseIndex | None = None,
         seed: int = 0,
     ) -> DenseIndex:
         """Index sentence vectors (rows L2-normalised, float16 or float32, in passage order).
 
-        `vectors` may be memory-mapped: it is read a batch at a time. An update passes the
-        `previous` index: when the factory is the same, its trained codebooks are re-used
-        (training them is most of the cost of re-assembling a compressed index).
+        `vectors` may be memory-mapped: it is read a batch at a time.
         """
         if vectors.ndim != 2 or vectors.shape[0] == 0:
             raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {vectors.shape}")
         factory = choose_factory(len(vectors), vectors.shape[1], exact_max_vectors=exact_max_vectors)
-        if previous is not None and not previous.exact and _factory_of(previous._index) == factory:
-            index = faiss.clone_index(previous._index)
-            index.reset()
-        else:
-            index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
         if not index.is_trained:
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(len(vectors), size=min(len(vectors), _TRAIN_ROWS), replace=False))
@@ -174,7 +172,9 @@ class DenseIndex:
 
 
 def _factory_of(index: faiss.Index) -> str:
-    if isinstance(index, faiss.IndexPQFastScan):
+    if isinstance(index, faiss.IndexRaBitQFastScan):
+        return "RaBitQfs"
+    if isinstance(index, faiss.IndexPQFastScan):  # indexes written before RaBitQ
         return f"PQ{index.pq.M}x4fs"
     return "Flat"
 

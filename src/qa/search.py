@@ -1,15 +1,17 @@
 """Retrieve passages for a question: BM25, dense, or both fused.
 
 Fusion re-scores the union of both retrievers' candidates with
-    lexical_weight · bm25 / max(bm25) + (1 − lexical_weight) · (cos − min cos) / (max cos − min cos),
-the minimum and maximum taken over the candidates. Dividing BM25 by the best candidate's
-score puts it on a [0, 1] scale without discarding how much better the best match is,
-which rank fusion (RRF) throws away: with a dense model much weaker than BM25, plain RRF
-loses to BM25 alone. Cosines are stretched over the candidates because models differ in
-their range: e5's cosines of related and unrelated text lie within 0.7–0.9, and used raw
-they only helped at a weight of 0.1 and hurt from 0.2 on; stretched, every weight from
-0.4 to 0.6 beats both retrievers. The weight is the model's own (`Settings.lexical_weight_for`):
-a weaker model (USE) needs more of BM25 (README, "How the defaults were chosen").
+    w · bm25 / max(bm25) + (1 − w) · max(0, 1 − (best cosine − cosine) / s),
+w and s being the embedding model's own (`Settings.fusion_for`). Dividing BM25 by the
+best candidate's score puts it on a [0, 1] scale without discarding how much better the
+best match is, which rank fusion (RRF) throws away: with a dense model much weaker than
+BM25, plain RRF loses to BM25 alone. A cosine counts by how far it lies below the best
+candidate's, in units of s, the spread that matters for the model: USE's cosines range
+over 0–1 (s = 1, which ranks exactly as the plain cosine does), e5's within 0.7–0.9
+(s = 0.15). With e5's cosines used plainly, BM25 had to be weighted 0.1 to gain anything;
+stretched over the candidates' own range, near-ties among a large corpus's distractors
+were blown up to the whole range and hybrid fell below BM25 (README, "How the defaults
+were chosen").
 """
 
 from __future__ import annotations
@@ -97,21 +99,15 @@ class Retriever:
         cosine = np.clip(np.fromiter(known.values(), dtype=np.float32), 0.0, 1.0)
         best_bm25 = float(bm25.max())
         lexical = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
-        weight = self._settings.lexical_weight_for(self._embedder.name)
-        fused = weight * lexical + (1.0 - weight) * _stretched(cosine)
+        fusion = self._settings.fusion_for(self._embedder.name)
+        below_best = (float(cosine.max()) - cosine) / fusion.cosine_scale
+        dense = np.clip(1.0 - below_best, 0.0, 1.0)
+        fused = fusion.lexical_weight * lexical + (1.0 - fusion.lexical_weight) * dense
         order = np.argsort(-fused, kind="stable")[:k]
         return [
             ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[pool[j]]), float(cosine[j]))
             for j in order
         ]
-
-
-def _stretched(scores: np.ndarray) -> np.ndarray:
-    """Scores rescaled to [0, 1] over the candidates (all 1 when they are equal)."""
-    low, high = float(scores.min()), float(scores.max())
-    if high - low < 1e-6:
-        return np.ones_like(scores)
-    return (scores - low) / (high - low)
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
