@@ -23,7 +23,6 @@ import math
 import re
 from dataclasses import dataclass
 from importlib import resources
-from pathlib import Path
 from typing import Protocol
 
 import numpy as np
@@ -99,10 +98,6 @@ class ReaderModel:
         if not fitted.is_file():
             fitted = folder.joinpath(f"{USE_MODEL}.json")
         return cls.from_json(fitted.read_text(encoding="utf-8"))
-
-    @classmethod
-    def load(cls, path: Path) -> ReaderModel:
-        return cls.from_json(Path(path).read_text(encoding="utf-8"))
 
     @classmethod
     def from_json(cls, text: str) -> ReaderModel:

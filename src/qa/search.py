@@ -50,6 +50,7 @@ class Retriever:
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._settings = settings
+        self._fusion = settings.fusion_for(embedder.name)  # the model is fixed: derive once
 
     def embed_questions(self, questions: list[str]) -> np.ndarray:
         return self._embedder.encode_queries([simplified(q) for q in questions])
@@ -99,10 +100,9 @@ class Retriever:
         cosine = np.clip(np.fromiter(known.values(), dtype=np.float32), 0.0, 1.0)
         best_bm25 = float(bm25.max())
         lexical = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
-        fusion = self._settings.fusion_for(self._embedder.name)
-        below_best = (float(cosine.max()) - cosine) / fusion.cosine_scale
+        below_best = (float(cosine.max()) - cosine) / self._fusion.cosine_scale
         dense = np.clip(1.0 - below_best, 0.0, 1.0)
-        fused = fusion.lexical_weight * lexical + (1.0 - fusion.lexical_weight) * dense
+        fused = self._fusion.lexical_weight * lexical + (1.0 - self._fusion.lexical_weight) * dense
         order = np.argsort(-fused, kind="stable")[:k]
         return [
             ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[pool[j]]), float(cosine[j]))
