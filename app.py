@@ -1,7 +1,7 @@
 """Gradio app: ask questions, read the highlighted sources, manage the corpus.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus corpus]
-                  [--model multilingual-e5-small] [--reader rules]
+                  [--model multilingual-e5-small] [--reader trained]
 
 The index is built from the corpus folder on start when it is missing or stale. Editing
 the corpus (资料库 tab) needs the password in QA_ADMIN_PASSWORD when that is set; without
@@ -20,6 +20,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import Assistant, QAError, Settings, build_index
+from qa.config import READER_HELP, TRAINED_READER
 from qa.embed import DEFAULT_MODEL
 from qa.errors import IndexBusyError
 from qa.examples import example_questions
@@ -44,6 +45,8 @@ CSS = """
 .qa-source { margin-top: 8px; font-size: 0.85em; color: var(--body-text-color-subdued); }
 mark.answer { background: #ffe58f; color: inherit; padding: 1px 2px; border-radius: 3px; font-weight: 700; }
 mark.term { background: transparent; color: inherit; text-decoration: underline 2px #d48806; text-underline-offset: 3px; }
+.qa-answer-line { padding: 10px 14px; border-radius: 8px; background: #fff7e6; color: #262626; font-size: 1.05em; }
+.qa-answer-line strong { color: #ad4e00; }
 .qa-notice { padding: 10px 14px; border-radius: 8px; background: #f5f5f5; color: #434343; }
 .qa-check { padding: 10px 14px; border-radius: 8px; margin-bottom: 8px; }
 .qa-check.qa-supported, .qa-fact.qa-supported { border-left: 6px solid #389e0d; }
@@ -234,7 +237,7 @@ def main() -> None:
     parser.add_argument("--index", type=Path, default=Path("index"))
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model used when the index is (re)built")
-    parser.add_argument("--reader", default="rules", help="'rules' (default) or a question-answering model's name or folder")
+    parser.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     parser.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more are told the app is busy")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")

@@ -3,11 +3,13 @@
     python bench/query.py [--corpus corpus] [--repeats 5] [--json]
 
 Builds a temporary index of the corpus, then asks the question sets in tests/data
-(everyday questions and paraphrases over the seed article) `--repeats` times, warm.
+(everyday questions and paraphrases over the seed article, and questions it cannot answer) `--repeats` times, warm.
 Reports, per retriever and for the full `ask` (retrieval + reader + highlights): median
 and p95 milliseconds per question; recall@1 (the top passage holds the answer) per
-retriever and for `ask`'s first hit; how often `ask` said "no answer"; and how many figure, date and name questions got
-exactly the expected span.
+retriever and for `ask`'s first hit; how often `ask` said "no answer"; how many figure,
+date and name questions got exactly the expected span (the answer `ask` shows first); and
+of the questions the corpus cannot answer, how many got "no answer" and how many a marked
+span of the wrong kind.
 Timings are noisy on a shared machine: compare numbers from one run.
 """
 
@@ -26,18 +28,21 @@ import numpy as np
 
 from qa.assistant import Assistant
 from qa.build import build_index
-from qa.config import Settings
+from qa.candidates import span_fits
+from qa.config import READER_HELP, TRAINED_READER, Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
+from qa.question import AnswerType
 from qa.tokens import Tokenizer
 
 DATA = Path(__file__).resolve().parent.parent / "tests" / "data"
-SETS = {"everyday": "seed_questions.jsonl", "paraphrase": "seed_paraphrases.jsonl"}
+SETS = {"everyday": "seed_questions.jsonl", "paraphrase": "seed_paraphrases.jsonl", "unanswerable": "seed_unanswerable.jsonl"}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
@@ -47,7 +52,7 @@ def main() -> None:
         for name, file in SETS.items()
     }
     with tempfile.TemporaryDirectory() as scratch:
-        settings = Settings(index_dir=Path(scratch), corpus_dir=args.corpus, model=args.model)
+        settings = Settings(index_dir=Path(scratch), corpus_dir=args.corpus, model=args.model, reader=args.reader)
         started = time.perf_counter()
         embedder, tokenizer = load_embedder(args.model), Tokenizer()
         summary = build_index(settings, embedder=embedder, tokenizer=tokenizer)
@@ -60,6 +65,7 @@ def main() -> None:
             "articles": summary.articles,
             "passages": summary.passages,
             "model": args.model,
+            "reader": args.reader,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
             "start_and_build_seconds": round(ready, 2),
             "latency_ms": {},
@@ -72,6 +78,14 @@ def main() -> None:
             )
         report["latency_ms"]["ask"] = _time(lambda q: assistant.ask(q, cached=False), all_questions, args.repeats)
         for name, qs in questions.items():
+            if name == "unanswerable":
+                responses = [assistant.ask(q["question"]) for q in qs]
+                report["unanswerable"] = {
+                    "questions": len(qs),
+                    "no_answer": sum(r.no_answer for r in responses),
+                    "marked_wrong_type": sum(_wrong_type(q, r, tokenizer) for q, r in zip(qs, responses)),
+                }
+                continue
             report["recall@1"][name] = {
                 mode: round(float(np.mean([_top_holds_answer(assistant, q, mode) for q in qs])), 3)
                 for mode in ("bm25", "dense", "hybrid")
@@ -103,6 +117,9 @@ def main() -> None:
             f"| {name} | {r['questions']} | {r['bm25']} | {r['dense']} | {r['hybrid']} | {r['ask']} "
             f"| {r['no_answer']} | {r.get('exact_span', '–')} |"
         )
+    u = report["unanswerable"]
+    print(f"\nquestions the corpus cannot answer: {u['no_answer']} of {u['questions']} said \"no answer\"; "
+          f"{u['marked_wrong_type']} marked a span of the wrong type")
 
 
 def _time(call, questions, repeats) -> dict:
@@ -116,8 +133,19 @@ def _time(call, questions, repeats) -> dict:
 
 
 def _exact(question: dict, response) -> bool:
-    answer = None if response.no_answer or not response.hits else response.hits[0].answer
-    return answer is not None and answer.text == question["span"]
+    hit = response.answer_hit
+    return hit is not None and hit.answer.text == question["span"]
+
+
+def _wrong_type(question: dict, response, tokenizer) -> bool:
+    """An answer was marked, and it is not the kind of thing the question asks for."""
+    hit = response.answer_hit
+    if hit is None:
+        return False
+    answer, text = hit.answer, hit.passage.text
+    sentence = text[answer.sentence.start : answer.sentence.end]
+    start = answer.start - answer.sentence.start
+    return not span_fits(AnswerType(question["type"]), sentence, start, start + len(answer.text), tokenizer)
 
 
 def _top_holds_answer(assistant: Assistant, question: dict, mode: str) -> bool:

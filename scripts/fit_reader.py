@@ -35,11 +35,11 @@ from qa.evaluate import load_squad, withhold
 from qa.reader import (
     ANSWERABLE_FEATURES,
     SENTENCE_FEATURES,
-    PassageInput,
     ReaderModel,
     RuleReader,
     best_sentence_row,
 )
+from qa.question import Query
 from qa.search import Retriever
 from qa.store import load_snapshot
 from qa.tokens import Tokenizer
@@ -66,28 +66,13 @@ def main() -> None:
     vectors = embedder.encode_queries([q.text for q in questions])
 
     def read_all(indexed, on_question):
-        with tempfile.TemporaryDirectory() as scratch:
-            local = dataclasses.replace(settings, index_dir=Path(scratch))
-            build_from_articles(indexed, local, embedder=embedder, tokenizer=tokenizer)
-            retriever = Retriever(load_snapshot(local.index_dir), embedder=embedder, tokenizer=tokenizer, settings=local)
-            for number, (question, vector) in enumerate(zip(questions, vectors)):
-                scored = retriever.search(question.text, k=settings.read_passages, question_vector=vector)
-                passages = [
-                    PassageInput(
-                        retriever.snapshot.passages[r.index].text,
-                        r.score,
-                        r.dense,
-                        tuple(retriever.sentence_scores(vector, r.index).tolist()),
-                    )
-                    for r in scored
-                ]
-                on_question(number, question, passages)
+        read_questions(indexed, questions, vectors, settings, embedder, tokenizer, on_question)
 
     # 1. sentence model
     rows, labels, owners, groups = [], [], [], []
 
     def collect_sentences(number, question, passages):
-        refs, features, _ = reader.sentence_features(question.text, passages)
+        refs, features, _ = reader.sentence_features(Query.parse(question.text, tokenizer), passages)
         for ref, row in zip(refs, features):
             text = passages[ref.passage].text[ref.span.start : ref.span.end]
             rows.append(row)
@@ -97,14 +82,14 @@ def main() -> None:
 
     read_all(articles, collect_sentences)
     X, y, owners, groups = np.array(rows), np.array(labels, dtype=float), np.array(owners), np.array(groups)
-    folds = _folds(groups)
+    folds = folds(groups)
     chosen = np.zeros(len(questions))
     for test_groups in folds:
         test = np.isin(groups, test_groups)
-        w = _fit_softmax(X[~test], y[~test], owners[~test])
+        w = fit_softmax(X[~test], y[~test], owners[~test])
         chosen += _choice_correct(X, y, owners, w, test, len(questions))
     sentence_cv = float(chosen.sum() / len(questions))
-    sentence_weights = _fit_softmax(X, y, owners)
+    sentence_weights = fit_softmax(X, y, owners)
     print(f"sentence choice, {FOLDS}-fold cross-validated: {sentence_cv:.3f} of {len(questions)} questions")
 
     # 2. answerable model
@@ -115,25 +100,26 @@ def main() -> None:
         withheld = withhold(articles, 0.2, seed=seed)
 
         def collect_answerable(number, question, passages, withheld=withheld):
-            refs, features, candidates = reader.sentence_features(question.text, passages)
+            query = Query.parse(question.text, tokenizer)
+            refs, features, candidates = reader.sentence_features(query, passages)
             scores = features @ sentence_weights
             top = best_sentence_row(features, scores)
-            a_rows.append(reader.answerable_features(question.text, passages, features, scores, top, refs, candidates))
+            a_rows.append(reader.answerable_features(query, passages, features, scores, top, refs, candidates))
             a_labels.append(question.source not in withheld)
             a_groups.append(question.source)
 
         read_all([a for a in articles if a.source not in withheld], collect_answerable)
     A, t, a_groups = np.array(a_rows), np.array(a_labels, dtype=float), np.array(a_groups)
     out_of_fold = np.zeros(len(t))
-    for test_groups in _folds(a_groups):
+    for test_groups in folds(a_groups):
         test = np.isin(a_groups, test_groups)
-        out_of_fold[test] = A[test] @ _fit_logistic(A[~test], t[~test])
+        out_of_fold[test] = A[test] @ fit_logistic(A[~test], t[~test])
     print("no-answer precision target → cross-validated precision, recall")
     for target in (0.8, 0.85, 0.9, 0.95):
-        _, p, r = _threshold(out_of_fold, t, target)
+        _, p, r = threshold_for(out_of_fold, t, target)
         print(f"  {target:.2f} → {p:.3f}, {r:.3f}")
-    threshold, precision, recall = _threshold(out_of_fold, t, args.precision)
-    answerable_weights = _fit_logistic(A, t)
+    threshold, precision, recall = threshold_for(out_of_fold, t, args.precision)
+    answerable_weights = fit_logistic(A, t)
     print(f"no answer, cross-validated at threshold {threshold:.3f}: precision {precision:.3f}, recall {recall:.3f}")
 
     model = {
@@ -164,13 +150,25 @@ def main() -> None:
     print(f"wrote {args.output}")
 
 
-def _folds(groups: np.ndarray) -> list[np.ndarray]:
+def read_questions(indexed, questions, vectors, settings, embedder, tokenizer, on_question) -> None:
+    """Index `indexed` in a scratch folder and call on_question(number, question, reader
+    inputs) for each question, with the passages `ask` would read."""
+    with tempfile.TemporaryDirectory() as scratch:
+        local = dataclasses.replace(settings, index_dir=Path(scratch))
+        build_from_articles(indexed, local, embedder=embedder, tokenizer=tokenizer)
+        retriever = Retriever(load_snapshot(local.index_dir), embedder=embedder, tokenizer=tokenizer, settings=local)
+        for number, (question, vector) in enumerate(zip(questions, vectors)):
+            scored = retriever.search(question.text, k=settings.read_passages, question_vector=vector)
+            on_question(number, question, retriever.reader_inputs(scored, vector))
+
+
+def folds(groups: np.ndarray) -> list[np.ndarray]:
     unique = np.unique(groups)
     np.random.default_rng(0).shuffle(unique)
     return np.array_split(unique, FOLDS)
 
 
-def _fit_softmax(X, y, owners, *, l2=0.1, steps=3000, rate=1.0) -> np.ndarray:
+def fit_softmax(X, y, owners, *, l2=0.1, steps=3000, rate=1.0) -> np.ndarray:
     """Conditional logit: softmax over each question's rows, target spread over positives."""
     w = np.zeros(X.shape[1])
     _, inverse = np.unique(owners, return_inverse=True)
@@ -202,7 +200,7 @@ def _choice_correct(X, y, owners, w, mask, questions) -> np.ndarray:
     return correct
 
 
-def _fit_logistic(X, y, *, l2=1e-2, steps=50) -> np.ndarray:
+def fit_logistic(X, y, *, l2=1e-2, steps=50) -> np.ndarray:
     w = np.zeros(X.shape[1])
     for _ in range(steps):  # Newton's method
         p = 1 / (1 + np.exp(-X @ w))
@@ -212,7 +210,7 @@ def _fit_logistic(X, y, *, l2=1e-2, steps=50) -> np.ndarray:
     return w
 
 
-def _threshold(margins, answerable, target) -> tuple[float, float, float]:
+def threshold_for(margins, answerable, target) -> tuple[float, float, float]:
     """Highest-recall margin threshold below which "no answer" keeps precision ≥ `target`."""
     unanswerable = answerable == 0
     best = (float(margins.min()) - 1e-9, 1.0, 0.0)

@@ -16,11 +16,20 @@ import pytest
 
 from qa.config import Settings
 from qa.embed import USE_MODEL, load_embedder
+from qa.question import Query
 from qa.tokens import Tokenizer
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = ROOT / "corpus" / "wuqing-jingjinji-coordination.md"
 DATA = Path(__file__).resolve().parent / "data"
+
+
+_QUERY_TOKENIZER = Tokenizer()
+
+
+def query(text: str) -> Query:
+    """A question analysed as the assistant analyses it."""
+    return Query.parse(text, _QUERY_TOKENIZER)
 
 
 class HashingEmbedder:

@@ -117,6 +117,18 @@ def test_asking_shows_the_answer_highlighted_in_its_passage(page, tmp_path):
     assert (tmp_path / "answer-phone.png").stat().st_size > 10000
 
 
+def test_the_answer_line_comes_first_and_names_its_source(page):
+    ask(page, "从武清坐城际到北京南站要多久？")
+    line = page.locator("#results .qa-answer-line")
+    line.wait_for(timeout=30000)
+    text = line.inner_text()
+    assert text.startswith("答案：22分钟") and "把握" in text and "来源：" in text
+    # above the cards, and the same span is marked in the card it names
+    assert line.bounding_box()["y"] < page.locator("#results .qa-hit").first.bounding_box()["y"]
+    rank = line.get_attribute("data-rank")
+    assert page.locator(f'#results .qa-hit[data-rank="{rank}"] mark.answer').first.inner_text() == "22分钟"
+
+
 def test_the_ask_button_works_too_and_examples_come_from_the_corpus(page):
     page.locator("#question textarea").fill("V1汽车世界以什么为核心？")
     page.locator("#ask").click()
@@ -131,6 +143,7 @@ def test_a_question_the_articles_cannot_answer_says_so(page, tmp_path):
     notice.wait_for(timeout=30000)
     assert page.locator("#results .qa-hit").count() > 0  # related reading is still shown
     assert page.locator("#results mark.answer").count() == 0
+    assert page.locator("#results .qa-answer-line").count() == 0
     page.screenshot(path=str(tmp_path / "no-answer.png"), full_page=True)
 
 

@@ -2,9 +2,9 @@ import json
 
 import pytest
 
-from qa.config import Settings
+from qa.config import RULES_READER, Settings
 from qa.errors import QAError
-from qa.evaluate import answer_em, answer_f1, evaluate, load_squad
+from qa.evaluate import answer_em, answer_f1, evaluate, load_squad, reliability
 
 SQUAD = {
     "version": "v1.0",
@@ -61,7 +61,8 @@ def test_each_paragraph_becomes_an_article_and_each_question_knows_its_paragraph
 
 
 def test_report_has_the_contract_fields_and_exact_metrics(squad_file, hashing_embedder, tokenizer):
-    report = evaluate(squad_file, Settings(), embedder=hashing_embedder, tokenizer=tokenizer)
+    # the rule reader: its answers on this file are known exactly
+    report = evaluate(squad_file, Settings(reader=RULES_READER), embedder=hashing_embedder, tokenizer=tokenizer)
     assert report["questions"] == 5 and report["paragraphs"] == 3 and report["passages"] == 3
     assert set(report["retrievers"]) == {"bm25", "dense", "hybrid"}
     for metrics in report["retrievers"].values():
@@ -74,6 +75,14 @@ def test_report_has_the_contract_fields_and_exact_metrics(squad_file, hashing_em
     assert report["answer_em"] == 0.8 and report["answer_f1"] == pytest.approx(0.9333, abs=1e-4)
     assert report["no_answer_rate"] == 0.0
     assert report["seconds"] >= 0
+
+
+def test_reliability_bins_compare_stated_and_observed_confidence():
+    table = reliability([(0.95, True), (0.91, False), (0.15, False), (1.0, True), (0.12, True)])
+    assert table == [
+        {"bin": "0.1-0.2", "answers": 2, "predicted": 0.135, "observed": 0.5},
+        {"bin": "0.9-1.0", "answers": 3, "predicted": 0.953, "observed": 0.667},
+    ]
 
 
 def test_cmrc_metrics():

@@ -5,6 +5,8 @@ import pytest
 from qa.neural import NeuralReader, ReaderError
 from qa.reader import PassageInput
 
+from .conftest import query
+
 torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
@@ -37,7 +39,7 @@ def tiny_model(tmp_path_factory):
 
 def test_spans_from_a_question_answering_model_lie_inside_the_passages(tiny_model):
     reader = NeuralReader(str(tiny_model))
-    reading = reader.read("从新城站到中心站要多久？", PASSAGES)
+    reading = reader.read(query("从新城站到中心站要多久？"), PASSAGES)
     assert len(reading.answers) == 2 and 0.0 <= reading.answerable <= 1.0
     for passage, answer in zip(PASSAGES, reading.answers):
         assert answer is not None

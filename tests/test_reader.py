@@ -6,10 +6,18 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from qa.candidates import span_fits
 from qa.embed import DEFAULT_MODEL, USE_MODEL
+from qa.question import AnswerType
 from qa.reader import ANSWERABLE_FEATURES, SENTENCE_FEATURES, PassageInput, ReaderModel, RuleReader
 
-from .conftest import DATA
+from .conftest import DATA, query
+
+# Measured with the default reader (README, “Seed corpus”); one more miss is a regression.
+# The targets are 0, at most 1, and at most 1: the last two are not met yet.
+EXACT_SPANS_MISSED = 1
+PARAPHRASES_REFUSED = 9
+UNANSWERABLE_ANSWERED = 2
 
 PASSAGES = [
     PassageInput("新城际铁路今天开通。从新城站到中心站只要18分钟。车站每天停靠列车40列。", 0.9, 0.5),
@@ -56,7 +64,7 @@ def most_confident(reading) -> int:
     ],
 )
 def test_typed_questions_get_the_exact_span(reader, question, answer, passages):
-    reading = reader.read(question, passages)
+    reading = reader.read(query(question), passages)
     assert most_confident(reading) == 0 and not reading.no_answer
     found = reading.answers[0]
     assert found.text == answer
@@ -67,11 +75,11 @@ def test_typed_questions_get_the_exact_span(reader, question, answer, passages):
 
 def test_slot_alignment_answers_thing_questions(reader):
     passages = [PassageInput("作为车文化消费的重要载体，V1汽车世界以国际级别赛道为核心，聚焦专业赛车赛事。", 0.9, 0.5)]
-    assert reader.read("V1汽车世界以什么为核心？", passages).answers[0].text == "国际级别赛道"
+    assert reader.read(query("V1汽车世界以什么为核心？"), passages).answers[0].text == "国际级别赛道"
 
 
 def test_how_and_why_questions_are_answered_by_the_sentence(reader):
-    reading = reader.read("南湖湿地公园怎么样？", PASSAGES)
+    reading = reader.read(query("南湖湿地公园怎么样？"), PASSAGES)
     answer = reading.answers[most_confident(reading)]
     assert answer.text == PASSAGES[1].text[answer.sentence.start : answer.sentence.end]
 
@@ -79,7 +87,7 @@ def test_how_and_why_questions_are_answered_by_the_sentence(reader):
 @settings(max_examples=60, deadline=None)
 @given(st.text(alphabet="新城站中心多少久几点谁哪里什么公园铁路开门亩列车？的是12", min_size=1, max_size=20))
 def test_answers_always_lie_inside_their_passage_and_sentence(reader, question):
-    reading = reader.read(question, PASSAGES)
+    reading = reader.read(query(question), PASSAGES)
     assert 0.0 <= reading.answerable <= 1.0
     for passage, answer in zip(PASSAGES, reading.answers):
         if answer is None:
@@ -89,22 +97,39 @@ def test_answers_always_lie_inside_their_passage_and_sentence(reader, question):
         assert 0.0 <= answer.confidence <= 1.0
 
 
+def load(name):
+    return [json.loads(line) for line in (DATA / name).read_text(encoding="utf-8").splitlines()]
+
+
 def test_seed_figures_dates_and_names_come_back_as_exact_spans(seed_assistant):
-    questions = [json.loads(line) for line in (DATA / "seed_questions.jsonl").read_text(encoding="utf-8").splitlines()]
-    typed = [q for q in questions if "span" in q]
-    exact = []
+    typed = [q for q in load("seed_questions.jsonl") if "span" in q]
+    missed = []
     for q in typed:
+        hit = seed_assistant.ask(q["question"]).answer_hit
+        if hit is None or hit.answer.text != q["span"]:
+            missed.append((q["question"], hit.answer.text if hit else None))
+    assert len(missed) <= EXACT_SPANS_MISSED, missed
+
+
+def test_paraphrased_questions_are_answered(seed_assistant):
+    refused = [q["question"] for q in load("seed_paraphrases.jsonl") if seed_assistant.ask(q["question"]).no_answer]
+    assert len(refused) <= PARAPHRASES_REFUSED, refused
+
+
+def test_questions_the_seed_cannot_answer_get_no_answer_or_at_least_the_right_kind(seed_assistant, tokenizer):
+    questions = load("seed_unanswerable.jsonl")
+    answered, wrong_kind = [], []
+    for q in questions:
         response = seed_assistant.ask(q["question"])
-        answer = None if response.no_answer else response.hits[0].answer
-        exact.append(answer is not None and answer.text == q["span"])
-    # 18 of 21 measured (README); a drop of more than one is a regression
-    assert sum(exact) >= len(typed) - 4
-
-
-# "北京到上海的高铁要多久？" is answered with the seed's 22分钟 (README, "Known limitations")
-@pytest.mark.parametrize("question", ["武清区有多少所中学？", "今天天气怎么样？", "2030年武清的GDP目标是多少？"])
-def test_questions_the_articles_cannot_answer_get_no_answer(seed_assistant, question):
-    response = seed_assistant.ask(question)
-    assert response.no_answer
-    assert response.hits  # the closest passages are still there to read
-    assert all(hit.answer is None for hit in response.hits)
+        assert response.hits  # the closest passages are still there to read
+        hit = response.answer_hit
+        if hit is None:
+            continue
+        answered.append(q["question"])
+        answer, sentence = hit.answer, hit.answer.sentence
+        start = answer.start - sentence.start
+        body = hit.passage.text[sentence.start : sentence.end]
+        if not span_fits(AnswerType(q["type"]), body, start, start + len(answer.text), tokenizer):
+            wrong_kind.append((q["question"], answer.text))
+    assert len(answered) <= UNANSWERABLE_ANSWERED, answered
+    assert wrong_kind == []

@@ -57,3 +57,22 @@ def test_unlikely_answers_are_not_marked():
     answer = Answer("内容。", 0, 3, 0.01, Span(0, 3))
     html = render_response(Response("q", (hit("内容。", answer),), False))
     assert "mark class=\"answer\"" not in html and "相关段落" in html
+
+
+def test_the_answer_comes_first_in_a_line_naming_its_source():
+    text = "清晨的武清站。坐上城际22分钟就能到北京南站。"
+    answer = Answer("22分钟", 11, 15, 0.8, Span(7, 23))
+    first = hit("别的段落。", None, article="另一篇")
+    second = Hit(2, 0.5, Passage("id2", "a.md", "武清", ("交通",), text, 0, len(text)), answer, ())
+    html = render_response(Response("q", (first, second), False))
+    line = re.search(r'<p class="qa-answer-line"[^>]*>(.*?)</p>', html).group(1)
+    assert "答案：<strong>22分钟</strong>" in line and "把握较高" in line and "武清 › 交通" in line and "第2条" in line
+    assert html.index("qa-answer-line") < html.index("别的段落")  # above the cards
+    assert '<mark class="answer">22分钟</mark>' in html  # and the same span marked in its card
+    assert NO_ANSWER_NOTICE not in html
+
+
+def test_no_answer_line_when_there_is_no_answer():
+    answer = Answer("内容", 0, 2, 0.9, Span(0, 3))
+    html = render_response(Response("q", (hit("内容。", answer),), True))
+    assert "qa-answer-line" not in html and NO_ANSWER_NOTICE in html

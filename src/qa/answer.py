@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from .text import Span, fold
 
-__all__ = ["Answer", "Highlight", "term_highlights"]
+__all__ = ["Answer", "Highlight", "confidence_words", "term_highlights"]
 
 
 @dataclass(frozen=True)
@@ -25,6 +25,16 @@ class Answer:
             "confidence": round(self.confidence, 4),
             "sentence": {"start": self.sentence.start, "end": self.sentence.end},
         }
+
+
+def confidence_words(confidence: float) -> str:
+    """How sure, in words: the confidence is calibrated (docs/reader.md, reliability table),
+    so 把握较高 answers are right about seven times in ten or more."""
+    if confidence >= 0.7:
+        return "把握较高"
+    if confidence >= 0.4:
+        return "把握一般"
+    return "把握较低"
 
 
 @dataclass(frozen=True)

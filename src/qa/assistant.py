@@ -9,20 +9,25 @@ the old one keeps serving.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from pathlib import Path
 from threading import Lock
 
 import numpy as np
 
 from .answer import Answer, Highlight, term_highlights
 from .chunk import Passage
-from .config import Settings
+from .config import RULES_READER, TRAINED_READER, Settings
 from .embed import Embedder, load_embedder
-from .reader import PassageInput, Reader, ReaderModel, RuleReader
+from .question import Query
+from .reader import Reader, ReaderModel, RuleReader
+from .span_model import SpanModel
+from .span_reader import SpanReader, SpanWeights
 from .search import Mode, Retriever
-from .errors import QAError
+from .errors import QAError, ReaderError
 from .store import Snapshot, current_name, load_snapshot
 from .text import clean
 from .tokens import Tokenizer
@@ -71,6 +76,13 @@ class Response:
     no_answer: bool
     message: str | None = field(default=None)
 
+    @property
+    def answer_hit(self) -> Hit | None:
+        """The hit holding the answer: its most confident marked span (hits keep the
+        retrieval order, so it need not be the first); None when there is no answer."""
+        marked = [] if self.no_answer else [h for h in self.hits if h.answer]
+        return max(marked, key=lambda h: h.answer.confidence) if marked else None
+
     def to_json(self) -> dict:
         data = {"query": self.query, "no_answer": self.no_answer, "hits": [h.to_json() for h in self.hits]}
         if self.message:
@@ -103,8 +115,10 @@ class Assistant:
         self.settings = settings
         self.tokenizer = tokenizer or Tokenizer()
         self.tokenizer.warm_up()
-        # None: the rule reader, with the weights fitted for the serving index's model
+        # None: a reader built on the rule reader fitted for the serving index's model
         self._reader = reader if reader is not None else _load_model_reader(settings.reader)
+        self._span_model = None if reader is not None else _load_span_model(settings.reader)
+        self._span_weights = SpanWeights.packaged() if self._span_model is not None else None
         self._rule_readers: dict[str, RuleReader] = {}
         self._follow = snapshot is None  # a snapshot given explicitly is kept
         self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
@@ -137,12 +151,16 @@ class Assistant:
         model = snapshot.manifest["model"]["name"]
         retriever = Retriever(snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings)
         sources = {s["path"]: s for s in snapshot.manifest.get("sources", [])}
-        return _Serving(snapshot, retriever, sources, self._reader or self._rule_reader(model))
+        return _Serving(snapshot, retriever, sources, self._reader or self._own_reader(model))
 
-    def _rule_reader(self, embedding_model: str) -> RuleReader:
+    def _own_reader(self, embedding_model: str) -> Reader:
+        """The trained reader (or the rule reader alone) with the rule weights fitted for `embedding_model`."""
         if embedding_model not in self._rule_readers:
             self._rule_readers[embedding_model] = RuleReader(self.tokenizer, ReaderModel.for_embedding(embedding_model))
-        return self._rule_readers[embedding_model]
+        rules = self._rule_readers[embedding_model]
+        if self._span_model is None:
+            return rules
+        return SpanReader(rules, self._span_model, self._span_weights)
 
     @property
     def reader(self) -> Reader:
@@ -181,8 +199,8 @@ class Assistant:
         if len(query) > MAX_QUESTION_CHARS:
             query = query[:MAX_QUESTION_CHARS]
             message = f"问题过长，只使用了前{MAX_QUESTION_CHARS}个字。"
-        query_tokens = self.tokenizer.query_tokens(query)
-        if not query_tokens:
+        parsed = Query.parse(query, self.tokenizer)  # analysed once, for retrieval and reader
+        if not parsed.tokens:
             return Response(query, (), True, "请输入一个具体的问题，例如：从武清坐城际到北京南站要多久？")
 
         serving = self._current()  # this question's snapshot, start to finish
@@ -194,7 +212,9 @@ class Assistant:
                 known = self._answered.get(key)
             if known is not None:
                 return known
-        response = self._answer(serving, query, query_tokens, k, mode, question_vector, message)
+        if question_vector is None and mode != "bm25":
+            question_vector = serving.retriever.embed_questions([query])[0]
+        response = self._answer(serving, dataclasses.replace(parsed, vector=question_vector), k, mode, message)
         if cached:
             with self._answered_lock:
                 self._answered[key] = response
@@ -203,65 +223,53 @@ class Assistant:
                     self._answered.popitem(last=False)
         return response
 
-    def _answer(
-        self,
-        serving: _Serving,
-        query: str,
-        query_tokens: list[str],
-        k: int,
-        mode: Mode,
-        question_vector: np.ndarray | None,
-        message: str | None,
-    ) -> Response:
-        if question_vector is None and mode != "bm25":  # embedded once, for search and reader
-            question_vector = serving.retriever.embed_questions([query])[0]
+    def _answer(self, serving: _Serving, query: Query, k: int, mode: Mode, message: str | None) -> Response:
         scored = serving.retriever.search(
-            query,
+            query.text,
             k=max(k, self.settings.read_passages),
             mode=mode,
-            question_vector=question_vector,
-            query_tokens=query_tokens,
+            question_vector=query.vector,
+            query_tokens=list(query.tokens),
         )
         if not scored:
-            return Response(query, (), True, message)
+            return Response(query.text, (), True, message)
         passages = [serving.snapshot.passages[result.index] for result in scored]
-        reading = serving.reader.read(
-            query,
-            [
-                PassageInput(
-                    p.text,
-                    r.score,
-                    r.dense,
-                    tuple(serving.retriever.sentence_scores(question_vector, r.index).tolist())
-                    if question_vector is not None
-                    else (),
-                )
-                for p, r in zip(passages, scored)
-            ],
-        )
-        # Hits keep the retrieval order: moving the passage with the reader's best answer
-        # to the top lowered answer F1 on CMRC 2018 and, among near-duplicate passages,
-        # put the wrong article first (docs/benchmarks.md).
-        terms = self.tokenizer.query_terms(query)
+        reading = serving.reader.read(query, serving.retriever.reader_inputs(scored, query.vector))
+        # Hits keep the retrieval order; the answer line (Response.answer_hit) points to the
+        # hit holding the answer. Moving that hit to the top lowered answer F1 with the rule
+        # reader and, among near-duplicate passages, put the wrong article first
+        # (docs/benchmarks.md).
         hits = tuple(
             Hit(
                 rank=i + 1,
                 score=scored[i].score,
                 passage=passages[i],
                 answer=None if reading.no_answer else reading.answers[i],
-                highlights=tuple(term_highlights(terms, passages[i].text)),
+                highlights=tuple(term_highlights(list(query.terms), passages[i].text)),
                 date=serving.sources.get(passages[i].source, {}).get("date"),
                 url=serving.sources.get(passages[i].source, {}).get("url"),
             )
             for i in range(min(k, len(scored)))
         )
-        return Response(query, hits, no_answer=reading.no_answer, message=message)
+        return Response(query.text, hits, no_answer=reading.no_answer, message=message)
 
 
 def _load_model_reader(name: str) -> Reader | None:
-    """A question-answering model named by `--reader`; None for the rule reader."""
-    if name == "rules":
+    """A transformers question-answering model named by `--reader`; None for the project's own."""
+    if name in (RULES_READER, TRAINED_READER) or name.endswith(".safetensors"):
         return None
     from .neural import NeuralReader
 
     return NeuralReader(name)
+
+
+def _load_span_model(name: str) -> SpanModel | None:
+    """The span model of `--reader trained` (shipped) or `--reader WEIGHTS.safetensors`."""
+    if name == TRAINED_READER:
+        return SpanModel.packaged()
+    if name.endswith(".safetensors"):
+        path = Path(name)
+        if not path.is_file():
+            raise ReaderError(f"no reader weights at {name}")
+        return SpanModel.from_weights(path)
+    return None

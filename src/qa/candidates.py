@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .question import AnswerType
 from .tokens import Tokenizer
 
-__all__ = ["Candidate", "extract_candidates", "QUANTITY", "DATE"]
+__all__ = ["Candidate", "extract_candidates", "span_fits", "QUANTITY", "DATE"]
 
 _DIGITS = r"\d+(?:[.,，]\d+)*(?:\.\d+)?"
 _HANZI_NUMBER = r"[零〇一二两三四五六七八九十百千]+"
@@ -138,3 +138,33 @@ def _entities(text: str, tokenizer: Tokenizer, new_words: bool) -> list[tuple[in
     if run:
         spans.append((run[0][0], run[-1][1], run[-1][2]))
     return spans
+
+
+# Part-of-speech flags a name-like answer (who, where, which organisation) may end with.
+_NAME_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x)$")
+_PLACE_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x|f|s)$")
+_HAS_FIGURE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿半几数]")
+
+
+def span_fits(answer_type: AnswerType, sentence: str, start: int, end: int, tokenizer: Tokenizer) -> bool:
+    """Whether `sentence[start:end]` is the kind of thing the question asks for.
+
+    A figure or date must hold a numeral (dates: also words like 今年, 去年); a person,
+    place or organisation must be a name or end in a noun, as jieba tags the words in
+    their sentence, so “宝贵” never answers “是谁”. Other questions accept any span."""
+    span = sentence[start:end]
+    if answer_type is AnswerType.QUANTITY:
+        return bool(_HAS_FIGURE.search(span))
+    if answer_type is AnswerType.DATE:
+        return bool(DATE.search(span) or _HAS_FIGURE.search(span))
+    if answer_type in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION):
+        if _QUOTED.fullmatch(span):
+            return True
+        words = [(flag, a, b) for _, flag, a, b in tokenizer.tag(sentence) if a < end and b > start]
+        if not words:
+            return False
+        if answer_type is AnswerType.PERSON and any(_TAGS.get(flag) == "person" for flag, _, _ in words):
+            return True
+        ends = _PLACE_END if answer_type is AnswerType.PLACE else _NAME_END
+        return bool(ends.match(words[-1][0]))
+    return True

@@ -9,7 +9,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .config import Settings
+from .answer import confidence_words
+from .config import READER_HELP, TRAINED_READER, Settings
 from .embed import DEFAULT_MODEL, USE_MODEL
 from .errors import QAError
 
@@ -76,11 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
     ask.add_argument("--top-k", type=int, default=5, help="how many passages to return (default: 5)")
     ask.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retriever (default: hybrid)")
-    ask.add_argument(
-        "--reader",
-        default="rules",
-        help="'rules' (offline default) or an extractive question-answering model's name or folder",
-    )
+    ask.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     ask.add_argument("--json", action="store_true", help="print the JSON contract")
     ask.set_defaults(run=_ask)
 
@@ -110,7 +107,7 @@ def _parser() -> argparse.ArgumentParser:
         help="leave this seeded random share of paragraphs out of the index, so their questions have no answer",
     )
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the --unanswerable split (default: 0)")
-    evaluate.add_argument("--reader", default="rules", help="'rules' (default) or a question-answering model")
+    evaluate.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(run=_eval)
     return parser
@@ -222,11 +219,16 @@ def _print_response(response) -> None:
     if not response.hits:
         print("没有找到相关段落。")
         return
+    answer_hit = response.answer_hit
+    if answer_hit:
+        print(f"答案：{answer_hit.answer.text}（{confidence_words(answer_hit.answer.confidence)}，{answer_hit.answer.confidence:.0%}）· 见第{answer_hit.rank}条\n")
+    else:
+        print("资料中没有找到这个问题的答案，以下是最接近的段落。\n")
     for hit in response.hits:
         place = " › ".join([hit.passage.article, *hit.passage.headings])
         print(f"[{hit.rank}] {hit.score:.3f}  {place}  ({hit.passage.source})")
-        if hit.answer:
-            print(f"    答案所在句（把握 {hit.answer.confidence:.0%}）：{hit.answer.text}")
+        if hit.answer and not response.no_answer:
+            print(f"    此段的答案（把握 {hit.answer.confidence:.0%}）：{hit.answer.text}")
         print(f"    {hit.passage.text}\n")
 
 

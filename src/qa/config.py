@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .embed import DEFAULT_MODEL, USE_MODEL
 
-__all__ = ["Settings", "Fusion", "FUSION"]
+__all__ = ["Settings", "Fusion", "FUSION", "READER_HELP", "RULES_READER", "TRAINED_READER"]
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,14 @@ class Fusion:
     lexical_weight: float  # weight of BM25 / max(BM25); the dense part gets the rest
     cosine_scale: float  # a cosine this far below the best candidate's counts for nothing
 
+
+# The readers: the shipped span model with the rule reader (qa.span_reader), or the rules alone.
+TRAINED_READER = "trained"
+RULES_READER = "rules"
+READER_HELP = (
+    f"'{TRAINED_READER}' (default: the shipped span model with the rules), '{RULES_READER}' (the rules alone), "
+    "span-model weights (.safetensors from scripts/train_reader.py), or a question-answering model's name or folder"
+)
 
 # Per embedding model: a model's cosines spread over its own range (e5's within 0.7–0.9,
 # USE's over 0–1). Chosen with scripts/sweep.py on CMRC 2018 trial and the 10k benchmark
@@ -45,8 +53,9 @@ class Settings:
     candidates: int = 100
     # How many top passages the reader reads to find the answer, whatever top_k is.
     read_passages: int = 5
-    # "rules" (offline default) or a question-answering model's hub name or local folder.
-    reader: str = "rules"
+    # TRAINED_READER (default), RULES_READER, span-model weights (.safetensors), or a
+    # transformers question-answering model's hub name or local folder.
+    reader: str = TRAINED_READER
 
     def __post_init__(self) -> None:
         # Accept str paths from callers; a frozen dataclass needs object.__setattr__ for that.

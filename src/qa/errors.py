@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError", "IndexWriteError"]
+__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError", "IndexWriteError", "ReaderError"]
 
 
 class QAError(Exception):
@@ -27,3 +27,7 @@ class IndexBusyError(QAError):
 
 class IndexWriteError(QAError):
     """A new snapshot could not be written (disk full, no permission); the old one serves on."""
+
+
+class ReaderError(QAError):
+    """A reader that cannot be loaded; the message says what to do instead."""

@@ -3,12 +3,13 @@
 Each paragraph of the file becomes an article in a temporary index, cut into passages
 by the same chunker as the product. A retriever's ranking of passages is turned into a
 ranking of paragraphs (first passage of each paragraph counts), and the gold paragraph's
-rank gives recall@1, recall@5 and MRR@10. Answers are read from the first hit of `ask`
-(retrieval, then the reader): `answer_in_sentence` is the share of questions whose answer
-sentence contains a gold answer; `answer_em` and `answer_f1` compare the answer text with
+rank gives recall@1, recall@5 and MRR@10. The answer is the one `ask` shows first
+(`Response.answer_hit`, retrieval then the reader): `answer_in_sentence` is the share of
+questions whose answer sentence contains a gold answer; `answer_em` and `answer_f1` compare the answer text with
 the gold answers as CMRC 2018's official script does (punctuation and spaces removed, F1
 over the longest common substring of characters, best over the gold answers). A question
-answered "no answer" scores zero on all three.
+answered "no answer" scores zero on all three. `reliability` bins the marked answers by
+their confidence and gives how often each bin was right (F1 ≥ RIGHT_F1).
 
 With `unanswerable` > 0, a seeded random share of the paragraphs is left out of the index:
 their questions have no answer in it. Retrieval and answer metrics are then computed over
@@ -44,6 +45,8 @@ __all__ = ["Question", "load_squad", "withhold", "evaluate", "answer_f1", "answe
 
 MODES: tuple[Mode, ...] = ("bm25", "dense", "hybrid")
 _RANK_DEPTH = 10
+# A marked answer counts as right, for the reliability table, at this F1 with a gold answer.
+RIGHT_F1 = 0.5
 _PUNCTUATION = set(string.punctuation) | set("，。！？；：“”‘’「」『』（）《》〈〉【】、—…·～－　")
 
 
@@ -116,6 +119,7 @@ def evaluate(
         ranks: dict[Mode, list[int | None]] = {mode: [] for mode in MODES}
         in_sentence, exact, overlap = [], [], []
         said_no_answer, truly_unanswerable = [], []
+        calibration: list[tuple[float, bool]] = []  # (confidence, right) of each marked answer
         for question, vector in tqdm(
             list(zip(questions, vectors)), desc="questions", unit="q", disable=not show_progress
         ):
@@ -127,13 +131,15 @@ def evaluate(
             for mode in MODES:
                 results = assistant.retriever.search(question.text, k=depth, mode=mode, question_vector=vector)
                 ranks[mode].append(_gold_rank([passages[r.index].source for r in results], question.source))
-            hit = response.hits[0] if response.hits else None
+            hit = response.answer_hit
             answer = hit.answer if hit else None
             predicted = answer.text if answer else ""
             sentence = hit.passage.text[answer.sentence.start : answer.sentence.end] if answer else ""
             in_sentence.append(any(gold in sentence for gold in question.answers))
             exact.append(max((answer_em(predicted, gold) for gold in question.answers), default=0.0))
             overlap.append(max((answer_f1(predicted, gold) for gold in question.answers), default=0.0))
+            if answer:
+                calibration.append((answer.confidence, overlap[-1] >= RIGHT_F1))
 
     retrievers = {mode: _retrieval_metrics(ranks[mode]) for mode in MODES}
     report = {
@@ -147,6 +153,7 @@ def evaluate(
         "answer_em": _mean(exact),
         "answer_f1": _mean(overlap),
         "no_answer_rate": _mean(said_no_answer),
+        "reliability": reliability(calibration),
     }
     if withheld:
         hits = sum(s and t for s, t in zip(said_no_answer, truly_unanswerable))
@@ -162,6 +169,24 @@ def evaluate(
         )
     report["seconds"] = round(time.perf_counter() - started, 2)
     return report
+
+
+def reliability(calibration: list[tuple[float, bool]], bins: int = 10) -> list[dict]:
+    """Marked answers by confidence decile: how sure the reader said it was, and how often
+    it was right (F1 ≥ RIGHT_F1), per bin that holds answers."""
+    table = []
+    for b in range(bins):
+        inside = [(c, r) for c, r in calibration if b / bins <= c < (b + 1) / bins or (b == bins - 1 and c == 1.0)]
+        if inside:
+            table.append(
+                {
+                    "bin": f"{b / bins:.1f}-{(b + 1) / bins:.1f}",
+                    "answers": len(inside),
+                    "predicted": round(float(np.mean([c for c, _ in inside])), 3),
+                    "observed": round(float(np.mean([r for _, r in inside])), 3),
+                }
+            )
+    return table
 
 
 def _gold_rank(sources: list[str], gold: str) -> int | None:

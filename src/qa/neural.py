@@ -12,7 +12,8 @@ from __future__ import annotations
 import numpy as np
 
 from .answer import Answer
-from .errors import QAError
+from .errors import ReaderError
+from .question import Query
 from .reader import PassageInput, Reading
 from .text import sentence_spans
 
@@ -22,10 +23,6 @@ _MAX_TOKENS = 384
 _STRIDE = 128
 _MAX_ANSWER_TOKENS = 30
 _TOP_LOGITS = 20
-
-
-class ReaderError(QAError):
-    """A reader model that cannot be loaded; the message says what to do instead."""
 
 
 class NeuralReader:
@@ -40,21 +37,21 @@ class NeuralReader:
             raise ReaderError(
                 f"cannot load question-answering model {name_or_path!r}: {error}. "
                 "Give a local folder with a model that has a question-answering head, "
-                "or leave the reader at its default 'rules'."
+                "or use the project's own reader ('trained' or 'rules')."
             ) from error
         if not getattr(self._tokenizer, "is_fast", False):
             raise ReaderError(f"{name_or_path!r} has no fast tokenizer; character offsets need one")
         self._torch = torch
         self.name = name_or_path
 
-    def read(self, question: str, passages: list[PassageInput]) -> Reading:
+    def read(self, query: Query, passages: list[PassageInput]) -> Reading:
         if not passages:
             return Reading((), 0.0, True)
         answers: list[Answer | None] = []
         best: tuple[float, int] | None = None
         null_best = 0.0
         for number, passage in enumerate(passages):
-            span, probability, null = self._read_one(question, passage.text)
+            span, probability, null = self._read_one(query.text, passage.text)
             null_best = max(null_best, null)
             if span is None:
                 answers.append(None)

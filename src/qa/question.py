@@ -8,12 +8,18 @@ either side of it anchors the answer in the source sentence.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from .text import Span, fold
 
-__all__ = ["AnswerType", "Question", "analyse_question"]
+if TYPE_CHECKING:
+    import numpy as np
+
+    from .tokens import Tokenizer
+
+__all__ = ["AnswerType", "Query", "Question", "analyse_question"]
 
 
 class AnswerType(str, Enum):
@@ -96,3 +102,25 @@ def analyse_question(text: str) -> Question:
     if stripped.endswith(("是", "为", "在", "叫")):
         return Question(text, AnswerType.THING, Span(len(stripped), len(stripped)))
     return Question(text, AnswerType.DESCRIPTION, None)
+
+
+@dataclass(frozen=True)
+class Query:
+    """A question analysed once and passed to retrieval and the reader alike."""
+
+    text: str
+    folded: str
+    tokens: tuple[str, ...]  # BM25's query tokens; the reader weighs coverage by them too
+    terms: tuple[str, ...]  # words to highlight in the passages
+    asks: Question  # answer type and question word
+    vector: np.ndarray | None = field(default=None, compare=False)  # the embedding, once made
+
+    @classmethod
+    def parse(cls, text: str, tokenizer: Tokenizer) -> Query:
+        return cls(
+            text=text,
+            folded=fold(text),
+            tokens=tuple(tokenizer.query_tokens(text)),
+            terms=tuple(tokenizer.query_terms(text)),
+            asks=analyse_question(text),
+        )

@@ -31,11 +31,11 @@ from rapidfuzz.distance import LCSseq
 from .answer import Answer
 from .candidates import Candidate, extract_candidates
 from .embed import USE_MODEL
-from .question import AnswerType, Question, analyse_question
+from .question import AnswerType, Query, Question
 from .text import Span, fold, sentence_spans
 from .tokens import QUESTION_WORDS, Tokenizer
 
-__all__ = ["best_sentence_row", "Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
+__all__ = ["best_sentence_row", "softmax", "token_weights", "Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
 
 # Words that link a question's subject to what it asks, too common to locate anything.
 _FUNCTION_WORDS = frozenset("的 是 为 了 在 有 被 把 对 和 与 及 又 也 都 称 叫 之 其 所 于 以 由 从 到 向 给 让 将 要 会 能".split())
@@ -142,7 +142,7 @@ class Reading:
 
 
 class Reader(Protocol):
-    def read(self, question: str, passages: list[PassageInput]) -> Reading:
+    def read(self, query: Query, passages: list[PassageInput]) -> Reading:
         """Answers in the passages (one per passage, or None), the best, and whether any."""
         ...
 
@@ -152,7 +152,7 @@ class SentenceCandidates:
     tags words with jieba's slowest model, and only a few sentences need it."""
 
     def __init__(self, tokenizer: Tokenizer) -> None:
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self._sentences: list[str] = []
         self._found: dict[int, list[Candidate]] = {}
 
@@ -164,7 +164,7 @@ class SentenceCandidates:
 
     def __getitem__(self, row: int) -> list[Candidate]:
         if row not in self._found:
-            self._found[row] = extract_candidates(self._sentences[row], self._tokenizer)
+            self._found[row] = extract_candidates(self._sentences[row], self.tokenizer)
         return self._found[row]
 
 
@@ -172,26 +172,23 @@ class RuleReader:
     """The offline reader: fitted sentence scoring plus rule-based span extraction."""
 
     def __init__(self, tokenizer: Tokenizer, model: ReaderModel) -> None:
-        self._tokenizer = tokenizer
+        self.tokenizer = tokenizer
         self.model = model
 
-    def read(self, question: str, passages: list[PassageInput]) -> Reading:
+    def read(self, query: Query, passages: list[PassageInput]) -> Reading:
         if not passages:
             return Reading((), 0.0, True)
-        analysis = analyse_question(question)
-        weights = _token_weights(self._tokenizer.query_tokens(question))
-        refs, features, candidates = self.sentence_features(question, passages, analysis=analysis, weights=weights)
+        analysis = query.asks
+        refs, features, candidates = self.sentence_features(query, passages)
         scores = features @ self.model.sentence_weights
-        probabilities = _softmax(scores)
+        probabilities = softmax(scores)
 
         best_of: dict[int, int] = {}
         for row, ref in enumerate(refs):
             if ref.passage not in best_of or scores[row] > scores[best_of[ref.passage]]:
                 best_of[ref.passage] = row
         top_row = best_sentence_row(features, scores)
-        row = self.answerable_features(
-            question, passages, features, scores, top_row, refs, candidates, analysis=analysis, weights=weights
-        )
+        row = self.answerable_features(query, passages, features, scores, top_row, refs, candidates)
         answerable = float(_sigmoid(row @ self.model.answerable_weights))
         no_answer = answerable < self.model.answerable_threshold
 
@@ -217,25 +214,20 @@ class RuleReader:
     # -- sentence scoring ------------------------------------------------------------
 
     def sentence_features(
-        self,
-        question: str,
-        passages: list[PassageInput],
-        *,
-        analysis: Question | None = None,
-        weights: dict[str, float] | None = None,
+        self, query: Query, passages: list[PassageInput]
     ) -> tuple[list[SentenceRef], np.ndarray, SentenceCandidates]:
         """One feature row per sentence of the passages (see SENTENCE_FEATURES)."""
-        analysis = analysis or analyse_question(question)
-        weights = weights if weights is not None else _token_weights(self._tokenizer.query_tokens(question))
+        analysis = query.asks
+        weights = token_weights(query.tokens)
         total = sum(weights.values()) or 1.0
-        folded_question = fold(question)
+        folded_question = query.folded
         predicates = self._predicates(analysis)
         left, right = _anchors(analysis)
         bigrams = _weighted_bigrams(folded_question, analysis.wh)
 
         refs: list[SentenceRef] = []
         rows: list[list[float]] = []
-        candidates = SentenceCandidates(self._tokenizer)
+        candidates = SentenceCandidates(self.tokenizer)
         content = "".join(c for i, c in enumerate(folded_question) if c.isalnum() and not (analysis.wh and analysis.wh.start <= i < analysis.wh.end))
         for number, passage in enumerate(passages):
             spans = sentence_spans(passage.text, clauses=False)
@@ -246,79 +238,75 @@ class RuleReader:
                 # whether a sentence holds an answer of the right type is asked of every
                 # sentence read, so with dictionary names only; the sentences answers are
                 # taken from get the full extraction (SentenceCandidates)
-                found = extract_candidates(passage.text[span.start : span.end], self._tokenizer, new_words=False)
+                found = extract_candidates(passage.text[span.start : span.end], self.tokenizer, new_words=False)
                 typed = any(
                     c.matches(analysis.type) and fold(passage.text[span.start + c.start : span.start + c.end]) not in folded_question
                     for c in found
                 )
                 present = [t for t in weights if t in sentence]
-                rows.append(
-                    [
-                        sum(weights[t] for t in present) / total,
-                        _bigram_coverage(bigrams, sentence),
-                        _predicate_match(predicates, sentence),
-                        _anchor_match(left, sentence),
-                        _anchor_match(right, sentence),
-                        _longest_common_substring(folded_question, sentence) / 8,
-                        sum(weights[t] for t in present if t not in first) / total,
-                        sum(weights[t] for t in weights if t in folded[index - 1]) / total if index else 0.0,
-                        float(typed),
-                        float(index == 0),
-                        math.log1p(len(sentence)) / 5,
-                        float(number == 0),
-                        float(number == 1),
-                        passage.retrieval_score,
-                        cosines[index],
-                        0.0,  # filled in below, once every sentence's cosine is known
-                        _common_subsequence(content, sentence) / max(len(content), 1),
-                    ]
-                )
+                row = {
+                    "coverage": sum(weights[t] for t in present) / total,
+                    "near_coverage": _bigram_coverage(bigrams, sentence),
+                    "predicate": _predicate_match(predicates, sentence),
+                    "left_anchor": _anchor_match(left, sentence),
+                    "right_anchor": _anchor_match(right, sentence),
+                    "longest_match": _longest_common_substring(folded_question, sentence) / 8,
+                    "novel_coverage": sum(weights[t] for t in present if t not in first) / total,
+                    "previous_coverage": sum(weights[t] for t in weights if t in folded[index - 1]) / total if index else 0.0,
+                    "typed_candidate": float(typed),
+                    "first_sentence": float(index == 0),
+                    "length": math.log1p(len(sentence)) / 5,
+                    "passage_rank_0": float(number == 0),
+                    "passage_rank_1": float(number == 1),
+                    "retrieval_score": passage.retrieval_score,
+                    "dense_cosine": cosines[index],
+                    "dense_relative": 0.0,  # filled in below, once every sentence's cosine is known
+                    "ordered_match": _common_subsequence(content, sentence) / max(len(content), 1),
+                }
+                rows.append([row[name] for name in SENTENCE_FEATURES])
                 refs.append(SentenceRef(number, span))
                 candidates.append(passage.text[span.start : span.end])
         matrix = np.asarray(rows, dtype=np.float64).reshape(-1, len(SENTENCE_FEATURES))
         if len(matrix):
             cosine = SENTENCE_FEATURES.index("dense_cosine")
-            matrix[:, cosine + 1] = matrix[:, cosine] - matrix[:, cosine].max()
+            matrix[:, SENTENCE_FEATURES.index("dense_relative")] = matrix[:, cosine] - matrix[:, cosine].max()
         return refs, matrix, candidates
 
     def answerable_features(
         self,
-        question: str,
+        query: Query,
         passages: list[PassageInput],
         features: np.ndarray,
         scores: np.ndarray,
         top_row: int,
         refs: list[SentenceRef],
         candidates: SentenceCandidates,
-        *,
-        analysis: Question | None = None,
-        weights: dict[str, float] | None = None,
     ) -> np.ndarray:
         """One row of ANSWERABLE_FEATURES for the question and the passages read."""
-        weights = weights if weights is not None else _token_weights(self._tokenizer.query_tokens(question))
+        weights = token_weights(query.tokens)
         total = sum(weights.values()) or 1.0
         top = fold(passages[0].text)
-        analysis = analysis or analyse_question(question)
+        analysis = query.asks
         typed = analysis.type in _TYPED
         sentence = passages[refs[top_row].passage].text[refs[top_row].span.start : refs[top_row].span.end]
         support = _local_support(analysis, fold(sentence), candidates[top_row], weights, total) if typed else (
             features[top_row, SENTENCE_FEATURES.index("near_coverage")]
         )
         found = features[:, SENTENCE_FEATURES.index("typed_candidate")].max() if len(features) else 0.0
-        return np.array(
-            [
-                sum(w for t, w in weights.items() if t in top) / total,
-                features[top_row, SENTENCE_FEATURES.index("coverage")],
-                features[top_row, SENTENCE_FEATURES.index("near_coverage")],
-                features[top_row, SENTENCE_FEATURES.index("predicate")],
-                scores[top_row],
-                passages[0].retrieval_score,
-                _dense_margin(passages),
-                float(typed and not found),
-                support,
-                1.0,
-            ]
-        )
+        at = {name: features[top_row, SENTENCE_FEATURES.index(name)] for name in ("coverage", "near_coverage", "predicate")}
+        row = {
+            "passage_coverage": sum(w for t, w in weights.items() if t in top) / total,
+            "sentence_coverage": at["coverage"],
+            "near_coverage": at["near_coverage"],
+            "predicate": at["predicate"],
+            "best_sentence_score": scores[top_row],
+            "retrieval_score": passages[0].retrieval_score,
+            "dense_margin": _dense_margin(passages),
+            "missing_type": float(typed and not found),
+            "local_support": support,
+            "bias": 1.0,
+        }
+        return np.array([row[name] for name in ANSWERABLE_FEATURES])
 
     def _predicates(self, analysis: Question) -> list[str]:
         """The content words right before and right after the question word."""
@@ -326,7 +314,7 @@ class RuleReader:
             return []
         words = [
             (w, s, e)
-            for w, _, s, e in self._tokenizer.tag(analysis.text)
+            for w, _, s, e in self.tokenizer.tag(analysis.text)
             if fold(w) not in _FUNCTION_WORDS and fold(w) not in QUESTION_WORDS and any(c.isalnum() for c in w)
         ]
         before = [fold(w) for w, s, e in words if e <= analysis.wh.start]
@@ -373,7 +361,7 @@ def best_sentence_row(features: np.ndarray, scores: np.ndarray) -> int:
     return int(np.argmax(np.where(covered, scores, -np.inf))) if covered.any() else int(np.argmax(scores))
 
 
-def _token_weights(query_tokens: list[str]) -> dict[str, float]:
+def token_weights(query_tokens: tuple[str, ...] | list[str]) -> dict[str, float]:
     return {t.lstrip("#"): float(len(t.lstrip("#"))) for t in query_tokens}
 
 
@@ -536,7 +524,7 @@ def _gap(candidate: Candidate, slot: tuple[int, int]) -> int:
     return max(slot[0] - candidate.end, candidate.start - slot[1], 0)
 
 
-def _softmax(scores: np.ndarray) -> np.ndarray:
+def softmax(scores: np.ndarray) -> np.ndarray:
     shifted = np.exp(scores - scores.max())
     return shifted / shifted.sum()
 

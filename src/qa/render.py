@@ -8,33 +8,39 @@ from __future__ import annotations
 
 from html import escape
 
+from .answer import confidence_words
 from .assistant import Hit, Response
 from .factcheck import Check, Fact
 
-__all__ = ["render_response", "render_passage", "render_check", "confidence_words"]
+__all__ = ["render_response", "render_passage", "render_check"]
 
 NO_ANSWER_NOTICE = "资料中没有找到这个问题的答案。"
 # Below this, a passage's answer is too unlikely to mark; the card is shown as related reading.
 MIN_MARKED_CONFIDENCE = 0.05
 
 
-def confidence_words(confidence: float) -> str:
-    if confidence >= 0.7:
-        return "把握较高"
-    if confidence >= 0.4:
-        return "把握一般"
-    return "把握较低"
-
-
 def render_response(response: Response) -> str:
     parts: list[str] = []
     if response.message:
         parts.append(f'<p class="qa-message">{escape(response.message)}</p>')
-    if response.no_answer:
+    answer_hit = response.answer_hit
+    if answer_hit and answer_hit.answer.confidence >= MIN_MARKED_CONFIDENCE:
+        parts.append(_render_answer_line(answer_hit))
+    elif response.hits or response.no_answer:
         related = "以下是最接近的段落，供参考。" if response.hits else ""
         parts.append(f'<p class="qa-notice">{NO_ANSWER_NOTICE}{related}</p>')
     parts.extend(_render_hit(hit) for hit in response.hits)
     return "\n".join(parts) or f'<p class="qa-notice">{NO_ANSWER_NOTICE}</p>'
+
+
+def _render_answer_line(hit: Hit) -> str:
+    """“答案：22分钟（把握较高）· 来源：文章 › 小标题”, pointing at the card that holds it."""
+    place = " › ".join(escape(part) for part in (hit.passage.article, *hit.passage.headings))
+    return (
+        f'<p class="qa-answer-line" data-rank="{hit.rank}">答案：<strong>{escape(hit.answer.text)}</strong>'
+        f'<span class="qa-confidence">（{confidence_words(hit.answer.confidence)}）</span>'
+        f' · 来源：<span class="qa-place">{place}</span>（第{hit.rank}条）</p>'
+    )
 
 
 def _render_hit(hit: Hit) -> str:

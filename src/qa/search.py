@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import Settings
 from .embed import Embedder
+from .reader import PassageInput
 from .store import Snapshot
 from .text import simplified
 from .tokens import Tokenizer
@@ -58,6 +59,19 @@ class Retriever:
     def sentence_scores(self, question_vector: np.ndarray, passage: int) -> np.ndarray:
         """Cosine of the question with each sentence (clause) of a passage, as indexed."""
         return self.snapshot.dense.sentence_scores(question_vector, passage)
+
+    def reader_inputs(self, scored: list[ScoredPassage], question_vector: np.ndarray | None) -> list[PassageInput]:
+        """What the reader reads of the passages found: the one assembly of reader inputs,
+        for serving, evaluation and fitting alike."""
+        return [
+            PassageInput(
+                self.snapshot.passages[r.index].text,
+                r.score,
+                r.dense,
+                tuple(self.sentence_scores(question_vector, r.index).tolist()) if question_vector is not None else (),
+            )
+            for r in scored
+        ]
 
     def search(
         self,
