@@ -150,3 +150,12 @@ def test_a_missing_weights_file_is_reported(tmp_path, hashing_embedder, tokenize
     build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     with pytest.raises(ReaderError, match="no reader weights"):
         Assistant(dataclasses.replace(settings, reader=str(tmp_path / "nothing.safetensors")), embedder=hashing_embedder, tokenizer=tokenizer)
+
+
+def test_a_span_across_two_sentences_is_cut_at_the_first_ones_end(rules, text_tokenizer):
+    reading = reader_pointing_at("1200亩。园内有三条步道", rules, text_tokenizer).read(query("园内有什么？"), PASSAGES)
+    for passage, answer in zip(PASSAGES, reading.answers):
+        if answer is not None:
+            assert answer.sentence.start <= answer.start < answer.end <= answer.sentence.end
+            assert passage.text[answer.start : answer.end] == answer.text
+    assert any(a is not None and a.text == "1200亩" for a in reading.answers)

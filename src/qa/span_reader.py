@@ -221,6 +221,9 @@ class SpanReader:
                 if end <= start:
                     continue
                 a, b = context.sentence_chars[context.sentence_of_char(start)]
+                start, end = _trim(text, start, min(end, b))  # an answer stays inside its sentence
+                if end <= start:
+                    continue
                 row = row_of.get((number, a))
                 answer = text[start:end]
                 spans.append(
