@@ -35,7 +35,7 @@ from .question import AnswerType, Query, Question
 from .text import Span, fold, sentence_spans
 from .tokens import QUESTION_WORDS, Tokenizer
 
-__all__ = ["best_sentence_row", "softmax", "token_weights", "Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
+__all__ = ["best_sentence_row", "sigmoid", "softmax", "token_weights", "TYPED_ANSWERS", "Reader", "ReaderModel", "Reading", "RuleReader", "SENTENCE_FEATURES", "ANSWERABLE_FEATURES", "PassageInput"]
 
 # Words that link a question's subject to what it asks, too common to locate anything.
 _FUNCTION_WORDS = frozenset("的 是 为 了 在 有 被 把 对 和 与 及 又 也 都 称 叫 之 其 所 于 以 由 从 到 向 给 让 将 要 会 能".split())
@@ -76,7 +76,7 @@ ANSWERABLE_FEATURES = (
     "bias",
 )
 _SUPPORT_WINDOW = 12
-_TYPED = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION)
+TYPED_ANSWERS = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION)
 
 
 @dataclass(frozen=True)
@@ -189,7 +189,7 @@ class RuleReader:
                 best_of[ref.passage] = row
         top_row = best_sentence_row(features, scores)
         row = self.answerable_features(query, passages, features, scores, top_row, refs, candidates)
-        answerable = float(_sigmoid(row @ self.model.answerable_weights))
+        answerable = float(sigmoid(row @ self.model.answerable_weights))
         no_answer = answerable < self.model.answerable_threshold
 
         answers: list[Answer | None] = []
@@ -287,7 +287,7 @@ class RuleReader:
         total = sum(weights.values()) or 1.0
         top = fold(passages[0].text)
         analysis = query.asks
-        typed = analysis.type in _TYPED
+        typed = analysis.type in TYPED_ANSWERS
         sentence = passages[refs[top_row].passage].text[refs[top_row].span.start : refs[top_row].span.end]
         support = _local_support(analysis, fold(sentence), candidates[top_row], weights, total) if typed else (
             features[top_row, SENTENCE_FEATURES.index("near_coverage")]
@@ -333,7 +333,7 @@ class RuleReader:
         usable = [c for c in candidates if fold(body[c.start : c.end]) not in question]
 
         slot = _slot(analysis, folded)
-        if analysis.type in _TYPED:
+        if analysis.type in TYPED_ANSWERS:
             # A figure, date or name: the candidate of that type nearest the slot, or
             # nearest the question's words; never a span of another kind.
             typed = [c for c in usable if c.matches(analysis.type)]
@@ -529,7 +529,7 @@ def softmax(scores: np.ndarray) -> np.ndarray:
     return shifted / shifted.sum()
 
 
-def _sigmoid(value: float) -> float:
+def sigmoid(value: float) -> float:
     return 1.0 / (1.0 + math.exp(-value))
 
 

@@ -31,8 +31,8 @@ import numpy as np
 
 from .answer import Answer
 from .candidates import span_fits
-from .question import AnswerType, Query, Question
-from .reader import PassageInput, Reading, RuleReader, best_sentence_row, softmax
+from .question import Query, Question
+from .reader import SENTENCE_FEATURES, TYPED_ANSWERS, PassageInput, Reading, RuleReader, best_sentence_row, sigmoid, softmax
 from .span_model import SpanModel
 from .span_windows import ContextTokens, Window, context_tokens, question_ids, top_spans, window
 from .text import Span, fold
@@ -117,10 +117,10 @@ class SpanReader:
             return Reading((), 0.0, True)
         found = self.candidates(query, passages)
         choice = self.choose(found, query.asks)
-        answerable = _sigmoid(self.answerable_row(found, choice) @ self.weights.answerable)
+        answerable = sigmoid(self.answerable_row(found, choice) @ self.weights.answerable)
         if choice.best is None:
             return Reading(tuple(None for _ in passages), answerable, True)
-        right = _sigmoid(self.weights.confidence @ np.array([choice.margin, 1.0]))
+        right = sigmoid(self.weights.confidence @ np.array([choice.margin, 1.0]))
         answers: list[Answer | None] = []
         for number, passage in enumerate(passages):
             mine = [i for i in choice.usable if found.spans[i].passage == number]
@@ -140,7 +140,7 @@ class SpanReader:
         that does not overlap it."""
         scores = np.array([c.row() @ self.weights.span for c in found.spans]) if found.spans else np.zeros(0)
         usable = [
-            i for i, c in enumerate(found.spans) if c.features["fits_type"] or analysis.type not in _TYPED or not self.typed
+            i for i, c in enumerate(found.spans) if c.features["fits_type"] or analysis.type not in TYPED_ANSWERS or not self.typed
         ]
         if not usable:
             return Choice(scores, usable, None, 0.0)
@@ -167,14 +167,14 @@ class SpanReader:
         scores = features @ rules.model.sentence_weights
         top_row = best_sentence_row(features, scores)
         answerable_row = rules.answerable_features(query, passages, features, scores, top_row, refs, candidates)
-        answerable = float(_sigmoid(answerable_row @ rules.model.answerable_weights))
+        answerable = float(sigmoid(answerable_row @ rules.model.answerable_weights))
         logprobs = np.log(softmax(scores) + 1e-12)
 
         contexts: dict[int, ContextTokens] = {}
         asked = question_ids(self.model.tokenizer, query.text)
         read: dict[tuple[int, tuple[int, int]], Window] = {}
         anchors: dict[tuple[int, tuple[int, int]], list[int]] = {}  # the sentence rows each window was read for
-        covered = features[:, 0] > 0  # "coverage": sentences sharing nothing are not read
+        covered = features[:, SENTENCE_FEATURES.index("coverage")] > 0  # sentences sharing nothing are not read
         order = [int(r) for r in np.argsort(-scores) if covered[r]][: self.read_sentences] or [top_row]
         for row in order:
             ref = refs[row]
@@ -235,7 +235,7 @@ class SpanReader:
                             "span_logit": score,
                             "null_margin": score - null,
                             "sentence_logprob": float(logprobs[row]) if row is not None else -20.0,
-                            "fits_type": float(analysis.type in _TYPED and span_fits(analysis.type, text[a:b], start - a, end - a, rules.tokenizer)),
+                            "fits_type": float(analysis.type in TYPED_ANSWERS and span_fits(analysis.type, text[a:b], start - a, end - a, rules.tokenizer)),
                             "in_question": sum(c in folded_question for c in fold(answer)) / len(answer),
                             "length": math.log1p(len(answer)),
                             "rule_overlap": _overlap_f1((start, end), rule_span(row)) if row is not None else 0.0,
@@ -268,9 +268,6 @@ class Choice:
 
 
 _LONE_MARGIN = 5.0  # the margin of a pick with no rival span
-
-
-_TYPED = (AnswerType.QUANTITY, AnswerType.DATE, AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION)
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
@@ -306,5 +303,3 @@ def _overlaps(a: SpanCandidate, b: SpanCandidate) -> bool:
     return a.passage == b.passage and a.start < b.end and b.start < a.end
 
 
-def _sigmoid(value: float) -> float:
-    return 1.0 / (1.0 + math.exp(-value))
