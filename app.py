@@ -92,14 +92,14 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
         return assistant.ask(question or "", top_k=max(1, min(int(top_k), 20))).to_json()
 
     def library_view():
-        manifest = assistant.snapshot.manifest
-        facts = index_facts(manifest)
+        snapshot = assistant.snapshot
+        facts = index_facts(snapshot)
         summary = (
             f"**索引**：{facts['articles']} 篇文章，{facts['passages']} 个段落 · "
             f"向量模型 `{facts['model']}` · 最近更新 {facts['built']}"
         )
-        sources = [row[1] for row in article_rows(manifest)]
-        return summary, article_rows(manifest), gr.update(choices=sources, value=None)
+        rows = article_rows(snapshot)
+        return summary, rows, gr.update(choices=[row[1] for row in rows], value=None)
 
     def allowed(unlocked: bool) -> bool:
         return open_editing or bool(unlocked)
@@ -146,7 +146,7 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
         def delete() -> str:
             if not source:
                 raise QAError("请先选择要删除的文章。")
-            remove_article(settings.corpus_dir, source, assistant.snapshot.manifest)
+            remove_article(settings.corpus_dir, source, assistant.snapshot)
             return f"已删除：{source}。"
 
         return edit(unlocked, delete, "未能删除", progress)

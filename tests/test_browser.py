@@ -207,8 +207,9 @@ def test_the_ask_api_returns_the_json_contract(app_url):
 )
 def test_the_file_route_serves_nothing_of_the_project_index_or_corpus(app, path):
     url, folder = app
-    manifest = next((folder / "index" / "snapshots").glob("*/manifest.json"))
-    path = path.format(index=folder / "index", manifest=manifest, corpus=folder / "corpus")
+    manifest = next((folder / "index" / "commits").glob("commit-*.json"))
+    database = folder / "index" / "passages.sqlite"
+    path = path.format(index=folder / "index", manifest=manifest, database=database, corpus=folder / "corpus")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(f"{url}gradio_api/file={path}", timeout=5)
     assert refused.value.code in (403, 404)

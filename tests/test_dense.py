@@ -1,4 +1,5 @@
-"""The dense index: exact when small, compressed and re-ranked when large, chosen by size."""
+"""The dense index: exact when small, compressed and re-ranked when large, chosen by size;
+int8 rows; segments searched together with deleted passages left out."""
 
 import dataclasses
 
@@ -7,7 +8,7 @@ import pytest
 
 from qa.assistant import Assistant
 from qa.build import build_index
-from qa.dense import DenseIndex, choose_factory
+from qa.dense import Dense, SegmentVectors, choose_factory, quantize
 from qa.store import load_snapshot
 
 
@@ -21,40 +22,73 @@ def test_the_factory_follows_the_size():
 def clustered(rng, centres, rows):
     """Unit vectors around topic centres, like sentences (and questions) about a few hundred topics."""
     vectors = centres[rng.integers(len(centres), size=rows)] + 0.6 * rng.normal(size=(rows, centres.shape[1]))
-    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float16)
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
 
 
-def exact_passage_scores(vectors, owners, query):
-    scores = vectors.astype(np.float32) @ query
+def segment(vectors, owners, exact_max_vectors):
+    codes, scales = quantize(vectors)
+    return SegmentVectors.build(codes, scales, owners, exact_max_vectors=exact_max_vectors)
+
+
+def stored_passage_scores(vectors, owners, query):
+    """Each passage's best cosine as the int8 rows give it."""
+    codes, scales = quantize(vectors)
+    scores = (codes.astype(np.float32) @ query) * scales
     best = np.full(owners.max() + 1, -np.inf, dtype=np.float32)
     np.maximum.at(best, owners, scores)
     return best
 
 
-def test_a_compressed_index_finds_the_exact_top_passages_and_scores_them_exactly():
+def test_int8_rows_keep_cosines_within_a_few_ten_thousandths():
+    rng = np.random.default_rng(2)
+    vectors = clustered(rng, rng.normal(size=(50, 384)), 500)
+    codes, scales = quantize(vectors)
+    restored = codes.astype(np.float32) * scales[:, None]
+    queries = clustered(rng, rng.normal(size=(50, 384)), 20)
+    error = np.abs(restored @ queries.T - vectors @ queries.T)
+    assert error.mean() < 5e-4 and error.max() < 2.5e-3
+
+
+def test_a_compressed_index_finds_the_top_passages_and_scores_them_as_stored():
     rng = np.random.default_rng(0)
     owners = np.repeat(np.arange(4000), rng.integers(1, 6, size=4000))
     centres = rng.normal(size=(400, 64))
     vectors = clustered(rng, centres, len(owners))
-    approximate = DenseIndex.build(vectors, owners, exact_max_vectors=1000)
-    exact = DenseIndex.build(vectors, owners, exact_max_vectors=len(owners))
-    assert not approximate.exact and exact.exact
-    assert approximate.description == {"factory": "RaBitQfs", "exact": False, "rerank_rows": 400}
+    approximate = segment(vectors, owners, exact_max_vectors=1000)
+    exact = segment(vectors, owners, exact_max_vectors=len(owners))
+    assert not approximate.exact and exact.exact and approximate.factory == "RaBitQfs"
 
     found = []
-    for query in clustered(rng, centres, 50).astype(np.float32):
-        truth = exact_passage_scores(vectors, owners, query)
-        scores, passages = approximate.search(query, 10)
-        np.testing.assert_allclose(scores, truth[passages], atol=1e-5)  # re-ranked: exact scores
+    for query in clustered(rng, centres, 50):
+        truth = stored_passage_scores(vectors, owners, query)
+        scores, passages = approximate.search(query, 10, None)
+        np.testing.assert_allclose(scores, truth[passages], atol=1e-5)  # re-ranked with the stored rows
         assert list(scores) == sorted(scores, reverse=True)
         tenth = np.sort(truth)[-10]
         found.append(np.mean(truth[passages] >= tenth - 1e-6))
-        _, exact_passages = exact.search(query, 10)
-        np.testing.assert_allclose(np.sort(truth[exact_passages]), np.sort(truth)[-10:], atol=1e-5)
     assert np.mean(found) >= 0.98
 
 
-def test_a_large_index_is_built_compressed_recorded_and_updated(tiny_corpus, settings, hashing_embedder, tokenizer):
+def test_segments_are_searched_together_and_deleted_passages_never_come_back():
+    rng = np.random.default_rng(3)
+    centres = rng.normal(size=(40, 64))
+    first, second = clustered(rng, centres, 300), clustered(rng, centres, 200)
+    owners_first, owners_second = np.repeat(np.arange(100), 3), np.repeat(np.arange(100), 2)
+    live = np.ones(100, dtype=bool)
+    live[::2] = False
+    keys = np.arange(200, dtype=np.uint64)
+    dense = Dense([(segment(first, owners_first, 10_000), None), (segment(second, owners_second, 10_000), live)], [100, 100], keys)
+    whole = Dense([(segment(np.vstack([first, second]), np.concatenate([owners_first, owners_second + 100]), 10_000), None)], [200], keys)
+    for query in clustered(rng, centres, 20):
+        scores, positions = dense.search(query, 10)
+        assert not any(p >= 100 and not live[p - 100] for p in positions)
+        all_scores, all_positions = whole.search(query, 60)
+        kept = [(s, p) for s, p in zip(all_scores, all_positions) if p < 100 or live[p - 100]][:10]
+        np.testing.assert_allclose(scores, [s for s, _ in kept], atol=1e-6)
+        np.testing.assert_allclose(dense.scores_of(query, positions), scores, atol=1e-6)
+
+
+def test_a_large_index_is_built_compressed_and_updated(tiny_corpus, settings, hashing_embedder, tokenizer):
     districts = "东西南北中"
     for number in range(150):  # about 1,200 sentence vectors
         sentences = [f"{districts[number % 5]}城第{number}号项目第{i}期工程于{2000 + i}年完成，投资{number + i}亿元。" for i in range(8)]
@@ -62,14 +96,14 @@ def test_a_large_index_is_built_compressed_recorded_and_updated(tiny_corpus, set
     settings = dataclasses.replace(settings, dense_exact_max_vectors=2)
     build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     snapshot = load_snapshot(settings.index_dir)
-    assert snapshot.manifest["dense"]["factory"] == "RaBitQfs" and snapshot.manifest["dense"]["exact"] is False
+    assert [s.vectors.factory for s in snapshot.segments] == ["RaBitQfs"]
     assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     assert "1200亩" in assistant.ask("湿地公园占地多少亩？").hits[0].passage.text
 
     (tiny_corpus / "library.md").write_text("# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。\n", encoding="utf-8")
     hashing_embedder.calls.clear()
     summary = build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
-    assert summary.embedded == 1  # the other passages' vectors come from the stored float16 rows
+    assert summary.embedded == 1 and summary.segments == 2  # a small segment beside the large one
     assert "五万册" in assistant.ask("图书馆新增了多少藏书？").hits[0].passage.text
     assert {"faiss", "bm25", "embed", "tokenize", "chunk", "write"} <= set(summary.stages)
 
@@ -77,7 +111,7 @@ def test_a_large_index_is_built_compressed_recorded_and_updated(tiny_corpus, set
 @pytest.mark.parametrize("shape", [(0, 8), (8,)])
 def test_building_from_no_vectors_is_refused(shape):
     with pytest.raises(ValueError, match="non-empty"):
-        DenseIndex.build(np.zeros(shape, dtype=np.float32), np.zeros(0), exact_max_vectors=10)
+        SegmentVectors.build(np.zeros(shape, dtype=np.int8), np.zeros(0, np.float32), np.zeros(0, np.int32), exact_max_vectors=10)
 
 
 def test_identical_sentences_are_embedded_once(tmp_path, settings, hashing_embedder, tokenizer):
@@ -89,20 +123,6 @@ def test_identical_sentences_are_embedded_once(tmp_path, settings, hashing_embed
     build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     embedded = [text for call in hashing_embedder.calls for text in call]
     assert embedded.count(closing) == 1
-    snapshot = load_snapshot(settings.index_dir)
-    rows = [np.asarray(snapshot.dense.vectors_of(i))[-1] for i in range(2)]
+    vectors = load_snapshot(settings.index_dir).segments[0].vectors
+    rows = [np.asarray(vectors.codes[vectors.rows_of(i)])[-1] for i in range(2)]
     np.testing.assert_array_equal(rows[0], rows[1])
-
-
-def test_an_updated_compressed_index_finds_the_new_sentences():
-    rng = np.random.default_rng(1)
-    centres = rng.normal(size=(400, 64))
-    owners = np.repeat(np.arange(3000), 3)
-    vectors = clustered(rng, centres, len(owners))
-    first = DenseIndex.build(vectors, owners, exact_max_vectors=1000)
-    more = np.vstack([vectors, clustered(rng, centres, 30)])
-    updated = DenseIndex.build(more, np.repeat(np.arange(3010), 3), exact_max_vectors=1000)
-    assert first.vectors == len(vectors) and updated.vectors == len(more) and not updated.exact
-    query = more[-1].astype(np.float32)  # a sentence of the new passages
-    scores, passages = updated.search(query, 3)
-    assert passages[0] == 3009 and scores[0] == pytest.approx(1.0, abs=1e-3)

@@ -6,7 +6,7 @@ import json
 import pytest
 
 import qa.build
-import qa.store
+import qa.segment
 from qa.assistant import Assistant
 from qa.build import build_index
 from qa.cli import main
@@ -25,7 +25,7 @@ def test_a_file_deleted_while_indexing_is_skipped_with_a_warning(indexed, hashin
     monkeypatch.setattr(qa.build, "corpus_files", lambda folder: listed)
     summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert any("vanished.md" in w and "disappeared" in w for w in summary.warnings)
-    assert {p.source for p in load_snapshot(indexed.index_dir).passages} == {"rail.md", "park.md"}
+    assert {p.source for p in load_snapshot(indexed.index_dir).live_passages()} == {"rail.md", "park.md"}
 
 
 def test_a_file_rewritten_while_indexing_is_picked_up_by_the_next_update(indexed, hashing_embedder, tokenizer, monkeypatch):
@@ -44,7 +44,7 @@ def test_a_file_rewritten_while_indexing_is_picked_up_by_the_next_update(indexed
     monkeypatch.setattr(qa.build, "read_article", read)
     summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert summary.updated == 1
-    assert "1400亩" in "".join(p.text for p in load_snapshot(indexed.index_dir).passages)
+    assert "1400亩" in "".join(p.text for p in load_snapshot(indexed.index_dir).live_passages())
 
 
 @pytest.mark.parametrize(
@@ -59,14 +59,15 @@ def test_a_failed_write_keeps_the_previous_index_serving(indexed, hashing_embedd
         raise error
 
     module, name = target.split(".")
-    monkeypatch.setattr(getattr(qa.store, "np" if module == "numpy" else "tempfile"), name, fail)
+    monkeypatch.setattr(getattr(qa.segment, "np" if module == "numpy" else "tempfile"), name, fail)
     (indexed.corpus_dir / "library.md").write_text("# 图书馆\n\n新增藏书五万册。", encoding="utf-8")
     with pytest.raises(IndexWriteError, match=error.strerror) as raised:
         build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert "previous index is unchanged" in str(raised.value)
     monkeypatch.undo()
     assert current_name(indexed.index_dir) == before
-    assert [p.name for p in (indexed.index_dir / "snapshots").iterdir()] == [before]  # no half-written folder
+    named = {s.name for s in load_snapshot(indexed.index_dir).manifest.segments}
+    assert {p.name for p in (indexed.index_dir / "segments").iterdir()} == named  # no half-written folder
     assert assistant.ask("公园几点开门？").hits
 
 
@@ -83,8 +84,8 @@ def test_a_corrupted_index_gives_json_and_no_traceback(tmp_path, tiny_corpus, ca
     index = tmp_path / "index"
     assert main(["index", "--corpus", str(tiny_corpus), "--index", str(index), "--json"]) == 0
     capsys.readouterr()
-    snapshot = load_snapshot(index).path
-    (snapshot / "dense.faiss").write_bytes(b"garbage")
+    segment = load_snapshot(index).segments[0].path
+    (segment / "dense.faiss").write_bytes(b"garbage")
     code = main(["ask", "公园几点开门？", "--index", str(index), "--json"])
     out, err = capsys.readouterr()
     response = json.loads(out)

@@ -1,8 +1,11 @@
+"""BM25 over segments: bm25s's scores, global statistics however the index is split."""
+
 import bm25s
 import numpy as np
 import pytest
 
-from qa.lexical import LexicalIndex
+from qa.lexical import Bm25, Postings, term_hashes
+from qa.manifest import Bm25Params
 
 DOCUMENTS = [
     "新 城际 铁路 今天 开通 新 城际".split(),
@@ -11,32 +14,57 @@ DOCUMENTS = [
     [],
     "城际 列车 每天 停靠 40 列 城际".split(),
 ]
-QUERIES = [["城际"], ["公园", "亩"], ["新", "藏书", "城际"], ["不存在"], []]
+QUERIES = [["城际"], ["公园", "亩"], ["新", "藏书", "城际"], ["不存在"], [], ["城际", "城际"]]
+
+
+def postings(documents):
+    return Postings.build([term_hashes(d) for d in documents])
 
 
 @pytest.mark.parametrize("k1, b", [(0.7, 0.75), (1.5, 0.3)])
 def test_scores_equal_stock_bm25s(k1, b):
     stock = bm25s.BM25(k1=k1, b=b, method="lucene")
     stock.index(DOCUMENTS, show_progress=False)
-    ours = LexicalIndex.build(DOCUMENTS, k1=k1, b=b)
+    ours = Bm25([(postings(DOCUMENTS), None)], Bm25Params(k1, b))
     for query in QUERIES:
         ids = stock.get_tokens_ids(query)
         expected = stock.get_scores_from_ids(ids) if ids else np.zeros(len(DOCUMENTS))
         assert np.allclose(ours.scores(query), expected, atol=1e-6)
 
 
-def test_building_from_ids_equals_building_from_tokens():
-    vocabulary: dict[str, int] = {}
-    id_lists = [np.array([vocabulary.setdefault(t, len(vocabulary)) for t in doc], dtype=np.int32) for doc in DOCUMENTS]
-    vocabulary["未用词"] = len(vocabulary)  # an entry no document uses any more
-    from_ids = LexicalIndex.build_from_ids(id_lists, vocabulary, k1=0.7, b=0.75)
-    from_tokens = LexicalIndex.build(DOCUMENTS, k1=0.7, b=0.75)
+def test_split_and_deleted_documents_score_as_one_index_of_the_live_ones():
+    """Two segments, one document deleted: the statistics are those of the four live
+    documents, as if indexed alone."""
+    first, second = postings(DOCUMENTS[:2]), postings(DOCUMENTS[2:])
+    live = np.array([True, True, False])  # the second segment's last document
+    split = Bm25([(first, None), (second, live)], Bm25Params(0.7, 0.75))
+    alone = Bm25([(postings([d for i, d in enumerate(DOCUMENTS) if i != 4]), None)], Bm25Params(0.7, 0.75))
     for query in QUERIES:
-        assert np.allclose(from_ids.scores(query), from_tokens.scores(query), atol=1e-6)
+        scores = split.scores(query)
+        assert scores[4] == 0.0
+        assert np.allclose(np.delete(scores, 4), alone.scores(query), atol=1e-6)
+
+
+def test_a_deletion_changes_the_others_scores():
+    one = Bm25([(postings(DOCUMENTS), None)], Bm25Params(0.7, 0.75))
+    live = np.ones(len(DOCUMENTS), dtype=bool)
+    live[0] = False
+    fewer = Bm25([(postings(DOCUMENTS), live)], Bm25Params(0.7, 0.75))
+    assert fewer.scores(["城际"])[0] == 0.0
+    assert fewer.scores(["城际"])[4] > one.scores(["城际"])[4]  # rarer now: higher idf
+
+
+def test_merging_keeps_the_live_documents_postings():
+    parts = [(postings(DOCUMENTS[:3]), np.array([True, False, True])), (postings(DOCUMENTS[3:]), np.array([True, True]))]
+    merged = Postings.merge(parts)
+    fresh = postings([DOCUMENTS[i] for i in (0, 2, 3, 4)])
+    for name in ("terms", "starts", "docs", "freqs", "lengths"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(fresh, name), err_msg=name)
 
 
 def test_save_and_load_round_trip(tmp_path):
-    index = LexicalIndex.build(DOCUMENTS, k1=0.7, b=0.75)
-    index.save(tmp_path / "bm25")
-    loaded = LexicalIndex.load(tmp_path / "bm25")
-    assert loaded.size == 5 and np.allclose(loaded.scores(["公园"]), index.scores(["公园"]))
+    built = postings(DOCUMENTS)
+    built.save(tmp_path)
+    loaded = Postings.load(tmp_path)
+    index = Bm25([(loaded, None)], Bm25Params(0.7, 0.75))
+    assert index.size == 5 and np.allclose(index.scores(["公园"]), Bm25([(built, None)], Bm25Params(0.7, 0.75)).scores(["公园"]))

@@ -15,7 +15,7 @@ def retriever(tiny_corpus, settings, hashing_embedder, tokenizer):
 
 
 def texts(retriever, results):
-    return [retriever.snapshot.passages[r.index].text for r in results]
+    return [p.text for p in retriever.passages(results)]
 
 
 @pytest.mark.parametrize("mode", ["bm25", "dense", "hybrid"])

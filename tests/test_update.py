@@ -3,6 +3,7 @@
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -45,7 +46,7 @@ def test_removing_an_article_removes_it(indexed, hashing_embedder, tokenizer):
     (indexed.corpus_dir / "park.md").unlink()
     summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert (summary.removed, summary.unchanged, summary.embedded) == (1, 1, 0)
-    assert {p.source for p in load_snapshot(indexed.index_dir).passages} == {"rail.md"}
+    assert {p.source for p in load_snapshot(indexed.index_dir).live_passages()} == {"rail.md"}
 
 
 def test_changing_a_paragraph_embeds_only_the_changed_passage(indexed, hashing_embedder, tokenizer):
@@ -74,7 +75,7 @@ def test_an_unreadable_new_version_keeps_what_was_indexed(indexed, hashing_embed
     bad.write_bytes(bytes(range(128, 256)) * 8)
     summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert any("kept the version of park.md" in w for w in summary.warnings)
-    assert "1200亩" in "".join(p.text for p in load_snapshot(indexed.index_dir).passages)
+    assert "1200亩" in "".join(p.text for p in load_snapshot(indexed.index_dir).live_passages())
 
 
 def test_one_writer_at_a_time(indexed, hashing_embedder, tokenizer):
@@ -84,37 +85,38 @@ def test_one_writer_at_a_time(indexed, hashing_embedder, tokenizer):
     build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=True)  # free again
 
 
-def test_questions_in_flight_finish_on_their_snapshot(indexed, hashing_embedder, tokenizer):
+def test_questions_in_flight_finish_on_their_commit_which_is_removed_once_let_go(indexed, hashing_embedder, tokenizer):
     assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     in_flight = assistant._current()
+    old_commit = indexed.index_dir / "commits" / in_flight.snapshot.name
     (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
     build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
-    assert not in_flight.snapshot.path.exists()  # the old folder is gone from disk …
-    assert in_flight.retriever.search("公园", k=1)  # … yet its questions still complete
     assert assistant.snapshot.name != in_flight.snapshot.name
+    assert old_commit.exists()  # held by the question in flight …
+    results = in_flight.retriever.search("公园", k=1)
+    assert "公园" in in_flight.retriever.passages(results)[0].text  # … which completes from it
+    in_flight.snapshot.close()
+    (indexed.corpus_dir / "library.md").unlink()
+    build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert not old_commit.exists()  # let go: the next write removes it
 
 
-def test_a_broken_new_snapshot_leaves_the_old_one_serving(indexed, hashing_embedder, tokenizer, caplog):
+def test_a_broken_new_commit_leaves_the_old_one_serving(indexed, hashing_embedder, tokenizer, caplog):
     assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     serving = assistant.snapshot.name
-    broken = indexed.index_dir / "snapshots" / "broken"
-    broken.mkdir()
-    (broken / "manifest.json").write_text("{", encoding="utf-8")
-    (indexed.index_dir / "CURRENT").write_text("broken\n", encoding="utf-8")
+    (indexed.index_dir / "commits" / "commit-99999999.json").write_text("{", encoding="utf-8")
+    (indexed.index_dir / "CURRENT").write_text("commit-99999999.json\n", encoding="utf-8")
     assert assistant.ask("公园几点开门？").hits
     assert assistant.snapshot.name == serving
     assert "keeping snapshot" in caplog.text
 
 
 def test_corrupted_contents_are_named_and_nothing_is_deleted(indexed):
-    snapshot = load_snapshot(indexed.index_dir)
-    target = snapshot.path / "passages.jsonl"
-    data = bytearray(target.read_bytes())
-    data[10] ^= 0x01  # same size, different bytes
-    target.write_bytes(bytes(data))
-    with pytest.raises(IndexCorruptError, match="passages.jsonl"):
+    target = next((indexed.index_dir / "segments").glob("*/docs.npy"))
+    target.write_bytes(target.read_bytes()[:-4])
+    with pytest.raises(IndexCorruptError, match="docs.npy"):
         load_snapshot(indexed.index_dir)
-    assert target.exists() and len(list(snapshot.path.iterdir())) >= 6
+    assert target.exists() and len(list(target.parent.iterdir())) >= 10
 
 
 def test_watch_updates_the_index_after_files_change(indexed, hashing_embedder):
@@ -142,7 +144,7 @@ def test_watch_updates_the_index_after_files_change(indexed, hashing_embedder):
         stop.set()
         worker.join(timeout=10)
     assert not errors
-    assert {p.source for p in load_snapshot(indexed.index_dir).passages} == {"rail.md", "park.md"}
+    assert {p.source for p in load_snapshot(indexed.index_dir).live_passages()} == {"rail.md", "park.md"}
 
 
 def _wait_for(condition, what, seconds=15.0):
@@ -157,7 +159,7 @@ def _qa(*args, **kwargs):
     return subprocess.Popen([sys.executable, "-m", "qa", *map(str, args)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kwargs)
 
 
-def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(tmp_path):
+def test_killed_rebuilds_updates_and_merges_never_change_the_answer_and_the_next_run_cleans_up(tmp_path):
     corpus = tmp_path / "corpus"
     corpus.mkdir()
     for n in range(60):
@@ -172,25 +174,43 @@ def test_killed_rebuilds_never_change_the_answers_and_the_next_build_completes(t
         process = _qa("ask", "第7号新闻的第3段项目投资多少？", "--index", index, "--json")
         out, err = process.communicate(timeout=120)
         assert process.returncode == 0, err
-        return [(h["passage_id"], h["answer"] and h["answer"]["text"]) for h in json.loads(out)["hits"]]
+        first = json.loads(out)["hits"][0]
+        return first["passage_id"], first["answer"] and first["answer"]["text"]
+
+    def note(n: int, version: int) -> None:  # an unrelated article, added or changed
+        text = "".join(f"公园第{k}条步道今年{version}月开放，全长{k + version}公里。" for k in range(30))
+        (corpus / f"park-{n}.md").write_text(f"# 公园{n}\n\n{text}\n", encoding="utf-8")
 
     expected = answer()
-    assert expected[0][1] == "73亿元"
+    assert expected[1] == "73亿元"
     killed = 0
-    for delay in (0.2, 1.0, 2.0, 3.0):
-        build = _qa("index", "--corpus", corpus, "--index", index, *fast, "--rebuild", "--json")
-        time.sleep(delay)
-        if build.poll() is None:
-            os.kill(build.pid, signal.SIGKILL)
+    for number, kind in enumerate(["--rebuild"] * 5 + ["update"] * 5 + ["--optimize"] * 5):
+        if kind == "update":
+            note(number, 2)
+        if kind == "--optimize":  # a few small segments for the merge to work on
+            for n in range(3):
+                note(100 + n, number)
+                assert _qa("index", "--corpus", corpus, "--index", index, *fast, "--no-merge").wait(timeout=120) == 0
+        flags = () if kind == "update" else (kind,)
+        run = _qa("index", "--corpus", corpus, "--index", index, *fast, *flags, "--json")
+        time.sleep((0.5, 1.0, 1.5, 2.0, 2.5)[number % 5])
+        if run.poll() is None:
+            os.kill(run.pid, signal.SIGKILL)
             killed += 1
-        build.wait(timeout=60)
+        run.wait(timeout=60)
         assert answer() == expected
-    assert killed >= 3  # the kills landed while builds were running
-    final = _qa("index", "--corpus", corpus, "--index", index, *fast, "--rebuild", "--json")
-    out, _ = final.communicate(timeout=300)
-    assert final.returncode == 0 and json.loads(out)["rebuilt"] == "asked to rebuild"
-    assert len(list((index / "snapshots").iterdir())) == 1  # leftovers of killed builds are gone
+    assert killed >= 10  # the kills landed while the writes were running
+    final = _qa("index", "--corpus", corpus, "--index", index, *fast, "--optimize", "--json")
+    out, err = final.communicate(timeout=300)
+    assert final.returncode == 0, err
     assert answer() == expected
+    # nothing is left but what the current commit names
+    manifest = json.loads((index / "commits" / (index / "CURRENT").read_text().strip()).read_text())
+    assert [p.name for p in (index / "commits").iterdir()] == [(index / "CURRENT").read_text().strip()]
+    named = {s["name"] for s in manifest["segments"]}
+    assert {p.name for p in (index / "segments").iterdir()} == named
+    with sqlite3.connect(index / "passages.sqlite") as database:
+        assert {f"{row[0]:08d}" for row in database.execute("SELECT DISTINCT segment FROM passages")} == named
 
 
 def test_a_repeated_question_is_answered_from_the_cache_until_the_index_changes(indexed, hashing_embedder, tokenizer):

@@ -23,6 +23,7 @@ from .chunk import Passage
 from .config import RULES_READER, TRAINED_READER, Settings
 from .embed import Embedder, load_embedder
 from .question import Query
+from .records import ArticleRecord
 from .reader import Reader, ReaderModel, RuleReader
 from .span_model import SpanModel
 from .span_reader import SpanReader, SpanWeights
@@ -96,7 +97,6 @@ class _Serving:
 
     snapshot: Snapshot
     retriever: Retriever
-    sources: dict[str, dict]  # article metadata by source path
     reader: Reader
 
 
@@ -133,9 +133,10 @@ class Assistant:
     def snapshot(self) -> Snapshot:
         return self._current().snapshot
 
-    def article(self, source: str) -> dict:
+
+    def article(self, source: str) -> ArticleRecord | None:
         """What the current index records about an article (title, date, url …), by source path."""
-        return self._current().sources.get(source, {})
+        return self._current().snapshot.article(source)
 
     def embedder(self, name: str) -> Embedder:
         """The embedding model called `name`, loaded once and shared with index updates."""
@@ -148,10 +149,9 @@ class Assistant:
         return self._current().retriever
 
     def _serve(self, snapshot: Snapshot) -> _Serving:
-        model = snapshot.manifest["model"]["name"]
+        model = snapshot.manifest.settings.model
         retriever = Retriever(snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings)
-        sources = {s["path"]: s for s in snapshot.manifest.get("sources", [])}
-        return _Serving(snapshot, retriever, sources, self._reader or self._own_reader(model))
+        return _Serving(snapshot, retriever, self._reader or self._own_reader(model))
 
     def _own_reader(self, embedding_model: str) -> Reader:
         """The trained reader (or the rule reader alone) with the rule weights fitted for `embedding_model`."""
@@ -233,8 +233,9 @@ class Assistant:
         )
         if not scored:
             return Response(query.text, (), True, message)
-        passages = [serving.snapshot.passages[result.index] for result in scored]
-        reading = serving.reader.read(query, serving.retriever.reader_inputs(scored, query.vector))
+        passages = serving.retriever.passages(scored)
+        reading = serving.reader.read(query, serving.retriever.reader_inputs(scored, passages, query.vector))
+        articles = [serving.snapshot.article(p.source) for p in passages]
         # Hits keep the retrieval order; the answer line (Response.answer_hit) points to the
         # hit holding the answer. Moving that hit to the top lowered answer F1 with the rule
         # reader and, among near-duplicate passages, put the wrong article first
@@ -246,8 +247,8 @@ class Assistant:
                 passage=passages[i],
                 answer=None if reading.no_answer else reading.answers[i],
                 highlights=tuple(term_highlights(list(query.terms), passages[i].text)),
-                date=serving.sources.get(passages[i].source, {}).get("date"),
-                url=serving.sources.get(passages[i].source, {}).get("url"),
+                date=articles[i].date if articles[i] else None,
+                url=articles[i].url if articles[i] else None,
             )
             for i in range(min(k, len(scored)))
         )

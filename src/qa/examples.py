@@ -22,12 +22,12 @@ _CLAUSE = re.compile(r"[^，,。！？；：]+")
 
 
 def example_questions(snapshot: Snapshot, tokenizer: Tokenizer, count: int = 4) -> list[str]:
-    passages = snapshot.passages
-    if not passages:
+    positions = snapshot.live_positions()
+    if not len(positions):
         return []
-    step = max(1, len(passages) // (count * 3))
+    step = max(1, len(positions) // (count * 3))
     found: list[str] = []
-    for passage in passages[::step]:
+    for passage in snapshot.passages_at(positions[::step][: count * 3].tolist()):
         question = _question_from(passage.text, tokenizer)
         if question and question not in found:
             found.append(question)

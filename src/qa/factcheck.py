@@ -121,7 +121,7 @@ class FactChecker:
             return Check(claim, "not_found", (), "没有找到可核查的数字、日期或人名。")
         retriever = self._assistant.retriever
         scored = retriever.search(claim, k=_SEARCHED_PASSAGES)
-        passages = [retriever.snapshot.passages[r.index] for r in scored]
+        passages = retriever.passages(scored)
         context = [t.lstrip("#") for t in self._tokenizer.query_tokens(claim)]
         checked = tuple(self._check_fact(fact, claim, context, passages) for fact in facts)
         verdicts = {f.verdict for f in checked}
@@ -277,5 +277,6 @@ def _overlaps(start: int, end: int, candidate: Candidate) -> bool:
 
 
 def _article_year(assistant: Assistant, passage: Passage) -> int | None:
-    date = assistant.article(passage.source).get("date")
+    record = assistant.article(passage.source)
+    date = record.date if record else None
     return int(date[:4]) if date and date[:4].isdigit() else None

@@ -1,130 +1,185 @@
-"""BM25 over the passages' tokens, scored by the bm25s library."""
+"""BM25 over segments of postings, with statistics global across the live documents.
+
+A segment keeps, for each term it contains, the documents holding it and how often
+(`Postings`): the raw counts, not precomputed scores, because a score depends on the
+whole index's document count, average length and document frequencies, which every
+update changes. `Bm25` scores a query over all segments of a commit with those global
+statistics counted over live documents only, so an index updated article by article ranks
+exactly as one built from scratch (Lucene's BM25 variant, as bm25s computes it:
+idf = ln(1 + (N − df + 0.5) / (df + 0.5)), tf part = tf / (tf + k1 · (1 − b + b · len / avg));
+a test compares the two).
+
+Terms are 64-bit hashes of the token text (BLAKE2b), so a segment needs no vocabulary
+loaded as Python objects: its sorted term array is memory-mapped and searched with
+`np.searchsorted`. Two tokens sharing a hash among a few million is a one-in-a-million
+event that would merge their counts.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-import bm25s
 import numpy as np
-import scipy.sparse as sp
-from bm25s.scoring import _select_idf_scorer, _select_tfc_scorer
 
-__all__ = ["LexicalIndex"]
+from .manifest import Bm25Params
 
+__all__ = ["Bm25", "Postings", "term_hashes"]
 
-class _CountingBM25(bm25s.BM25):
-    """bm25s with its per-document counting loop replaced by whole-corpus numpy counting.
-
-    bm25s documents `build_index_from_ids` as the place to change how the index is
-    built; its own idf and term-frequency scorers still compute every score, so results
-    are bm25s's (a test compares them). Rebuilding BM25 is most of an incremental update,
-    and this makes it several times faster. Documents are counted a block at a time, in
-    two passes (document frequencies, then scores), so memory stays near the size of the
-    finished matrix even for a million passages.
-    """
-
-    _BLOCK = 20_000  # documents counted at once
-
-    def build_index_from_ids(self, unique_token_ids, corpus_token_ids, show_progress=True, leave_progress=False):
-        if self.method in self.methods_requiring_nonoccurrence:
-            return super().build_index_from_ids(unique_token_ids, corpus_token_ids, show_progress, leave_progress)
-        documents, vocabulary = len(corpus_token_ids), len(unique_token_ids)
-        lengths = np.fromiter((len(ids) for ids in corpus_token_ids), dtype=np.int64, count=documents)
-        blocks = range(0, documents, self._BLOCK)
-
-        document_frequency = np.zeros(vocabulary, dtype=np.int64)
-        for start in blocks:
-            _, tokens, _ = _count(corpus_token_ids, lengths, start, min(start + self._BLOCK, documents), vocabulary)
-            document_frequency += np.bincount(tokens, minlength=vocabulary)
-        idf_of = _select_idf_scorer(self.idf_method)
-        values = np.unique(document_frequency[document_frequency > 0])
-        idf_by_df = dict(zip(values.tolist(), (idf_of(int(df), N=documents) for df in values)))
-        idf = np.zeros(vocabulary, dtype=self.dtype)
-        present = document_frequency > 0
-        idf[present] = [idf_by_df[df] for df in document_frequency[present].tolist()]
-        tfc_of = _select_tfc_scorer(self.method)
-        average_length = lengths.mean() if documents else 0.0
-
-        data, indices, row_sizes = [], [], []
-        for start in blocks:
-            end = min(start + self._BLOCK, documents)
-            document_of, token_of, term_frequency = _count(corpus_token_ids, lengths, start, end, vocabulary)
-            tfc = tfc_of(
-                tf_array=term_frequency.astype(self.dtype),
-                l_d=lengths[start:end][document_of],
-                l_avg=average_length,
-                k1=self.k1,
-                b=self.b,
-                delta=self.delta,
-            )
-            data.append((idf[token_of] * tfc).astype(self.dtype))
-            indices.append(token_of.astype(np.int32))
-            row_sizes.append(np.bincount(document_of, minlength=end - start))
-        indptr = np.concatenate([[0], np.cumsum(np.concatenate(row_sizes))]) if documents else np.zeros(1, np.int64)
-        # rows are documents here; scipy's CSR → CSC conversion regroups them by token
-        matrix = sp.csr_matrix(
-            (np.concatenate(data), np.concatenate(indices), indptr), shape=(documents, vocabulary), dtype=self.dtype
-        ).tocsc()
-        self.nonoccurrence_array = None
-        return {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr, "num_docs": documents}
+_BLOCK = 20_000  # documents counted at once while building
 
 
-def _count(corpus_token_ids, lengths: np.ndarray, start: int, end: int, vocabulary: int):
-    """(document − start, token, count) of every distinct token of documents [start, end),
-    sorted by document then token."""
-    if end <= start:
-        empty = np.zeros(0, np.int64)
-        return empty, empty, empty
-    flat = np.concatenate([np.asarray(corpus_token_ids[i], dtype=np.int64) for i in range(start, end)])
-    keys = np.repeat(np.arange(end - start, dtype=np.int64), lengths[start:end]) * vocabulary + flat
-    pairs, counts = np.unique(keys, return_counts=True)
-    return pairs // vocabulary, pairs % vocabulary, counts
+def term_hashes(tokens: Sequence[str]) -> np.ndarray:
+    """The 64-bit term of each token, in order."""
+    return np.fromiter(
+        (int.from_bytes(hashlib.blake2b(t.encode("utf-8"), digest_size=8).digest(), "little") for t in tokens),
+        dtype=np.uint64,
+        count=len(tokens),
+    )
 
 
-class LexicalIndex:
-    """A BM25 index whose documents are the passages, in passage order."""
+@dataclass(frozen=True)
+class Postings:
+    """One segment's inverted lists: for term `terms[i]`, the documents
+    `docs[starts[i]:starts[i + 1]]` (ascending) with counts `freqs[...]`; `lengths[d]` is
+    document d's token count."""
 
-    def __init__(self, model: bm25s.BM25) -> None:
-        self._model = model
+    terms: np.ndarray  # uint64, ascending
+    starts: np.ndarray  # int64, len(terms) + 1
+    docs: np.ndarray  # int32
+    freqs: np.ndarray  # uint16
+    lengths: np.ndarray  # int32, one per document
 
-    @classmethod
-    def build(cls, token_lists: list[list[str]], *, k1: float, b: float) -> LexicalIndex:
-        if not token_lists:
-            raise ValueError("cannot build a BM25 index over no passages")
-        model = _CountingBM25(k1=k1, b=b, method="lucene")
-        model.index(token_lists, show_progress=False)
-        return cls(model)
-
-    @classmethod
-    def build_from_ids(
-        cls, id_lists: list[np.ndarray], vocabulary: dict[str, int], *, k1: float, b: float
-    ) -> LexicalIndex:
-        """Index documents given as token ids of `vocabulary` (no re-tokenizing, no re-interning)."""
-        if not id_lists:
-            raise ValueError("cannot build a BM25 index over no passages")
-        model = _CountingBM25(k1=k1, b=b, method="lucene")
-        model.index((list(id_lists), vocabulary), show_progress=False)
-        return cls(model)
+    _FILES = ("terms", "starts", "docs", "freqs", "lengths")
 
     @property
     def size(self) -> int:
-        return int(self._model.scores["num_docs"])
-
-    @property
-    def params(self) -> dict:
-        return {"k1": self._model.k1, "b": self._model.b, "method": self._model.method, "bm25s": bm25s.__version__}
-
-    def scores(self, query_tokens: list[str]) -> np.ndarray:
-        """BM25 score of every passage for the query (zeros when nothing matches)."""
-        ids = self._model.get_tokens_ids(query_tokens)
-        if not ids:
-            return np.zeros(self.size, dtype=np.float32)
-        return self._model.get_scores_from_ids(ids)
-
-    def save(self, directory: Path) -> None:
-        self._model.save(str(directory), allow_pickle=False, show_progress=False)
+        return len(self.lengths)
 
     @classmethod
-    def load(cls, directory: Path) -> LexicalIndex:
-        # Memory-mapped: the arrays are paged in as queries touch them, so a large index opens at once.
-        return cls(bm25s.BM25.load(str(directory), load_corpus=False, allow_pickle=False, mmap=True))
+    def build(cls, documents: Sequence[np.ndarray]) -> Postings:
+        """Postings of documents given as arrays of term hashes (one per token)."""
+        lengths = np.fromiter((len(d) for d in documents), dtype=np.int64, count=len(documents))
+        blocks = []
+        for start in range(0, len(documents), _BLOCK):
+            end = min(start + _BLOCK, len(documents))
+            flat = np.concatenate([np.asarray(documents[i], dtype=np.uint64) for i in range(start, end)]) if end > start else np.zeros(0, np.uint64)
+            owner = np.repeat(np.arange(start, end, dtype=np.int64), lengths[start:end])
+            # distinct (term, document) pairs with their counts, sorted by term then document
+            order = np.lexsort((owner, flat))
+            term, doc = flat[order], owner[order]
+            first = np.ones(len(term), dtype=bool)
+            first[1:] = (term[1:] != term[:-1]) | (doc[1:] != doc[:-1])
+            at = np.flatnonzero(first)
+            counts = np.diff(np.append(at, len(term)))
+            blocks.append((term[at], doc[at], counts))
+        return cls._from_triples(
+            np.concatenate([b[0] for b in blocks]) if blocks else np.zeros(0, np.uint64),
+            np.concatenate([b[1] for b in blocks]) if blocks else np.zeros(0, np.int64),
+            np.concatenate([b[2] for b in blocks]) if blocks else np.zeros(0, np.int64),
+            lengths,
+        )
+
+    @classmethod
+    def _from_triples(cls, term: np.ndarray, doc: np.ndarray, count: np.ndarray, lengths: np.ndarray) -> Postings:
+        """From (term, document, count) triples in document order within each term."""
+        order = np.argsort(term, kind="stable")  # blocks come in document order: stable keeps it
+        term, doc, count = term[order], doc[order], count[order]
+        boundaries = np.flatnonzero(np.r_[True, term[1:] != term[:-1]]) if len(term) else np.zeros(0, np.int64)
+        return cls(
+            terms=term[boundaries],
+            starts=np.append(boundaries, len(term)).astype(np.int64),
+            docs=doc.astype(np.int32),
+            freqs=np.minimum(count, np.iinfo(np.uint16).max).astype(np.uint16),
+            lengths=np.asarray(lengths, dtype=np.int32),
+        )
+
+    @classmethod
+    def merge(cls, parts: Sequence[tuple[Postings, np.ndarray]]) -> Postings:
+        """The live documents of several segments, in order, as one segment's postings.
+
+        `parts` pairs each segment's postings with its live-document mask.
+        """
+        terms, docs, counts, lengths = [], [], [], []
+        base = 0
+        for postings, live in parts:
+            new_number = np.cumsum(live) - 1 + base  # a live document's number in the merge
+            term_of = np.repeat(postings.terms, np.diff(postings.starts))
+            keep = live[postings.docs]
+            terms.append(term_of[keep])
+            docs.append(new_number[postings.docs[keep]])
+            counts.append(postings.freqs[keep].astype(np.int64))
+            lengths.append(postings.lengths[live])
+            base += int(live.sum())
+        return cls._from_triples(np.concatenate(terms), np.concatenate(docs), np.concatenate(counts), np.concatenate(lengths))
+
+    def save(self, directory: Path) -> None:
+        for name in self._FILES:
+            np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
+
+    @classmethod
+    def load(cls, directory: Path) -> Postings:
+        # Memory-mapped: pages are read as queries touch them, so a large index opens at once.
+        return cls(*(np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in cls._FILES))
+
+    def find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end of each term's postings (equal when the segment lacks it)."""
+        at = np.searchsorted(self.terms, terms)
+        inside = at < len(self.terms)
+        found = np.zeros(len(terms), dtype=bool)
+        found[inside] = self.terms[at[inside]] == terms[inside]
+        starts = np.where(found, self.starts[np.minimum(at, len(self.terms))], 0)
+        ends = np.where(found, self.starts[np.minimum(at + 1, len(self.terms))], 0)
+        return starts.astype(np.int64), ends.astype(np.int64)
+
+
+class Bm25:
+    """BM25 scores over the live documents of a commit's segments, numbered in segment order."""
+
+    def __init__(self, segments: Sequence[tuple[Postings, np.ndarray | None]], params: Bm25Params) -> None:
+        """`segments`: each segment's postings with its live mask (None: all live)."""
+        self._segments = list(segments)
+        self._params = params
+        self._bases = np.cumsum([0, *(p.size for p, _ in self._segments)])
+        self.size = int(self._bases[-1])
+        live_lengths = [p.lengths if live is None else p.lengths[live] for p, live in self._segments]
+        self.documents = sum(len(lengths) for lengths in live_lengths)
+        total = sum(int(np.sum(lengths, dtype=np.int64)) for lengths in live_lengths)
+        self.average_length = total / self.documents if self.documents else 0.0
+
+    def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
+        """BM25 score of every document for the query (zero for deleted ones and non-matches).
+
+        A token repeated in the query counts as often as it occurs, as in bm25s.
+        """
+        out = np.zeros(self.size, dtype=np.float32)
+        if not query_tokens or not self.documents:
+            return out
+        terms, repeats = np.unique(term_hashes(query_tokens), return_counts=True)
+        found = [postings.find(terms) for postings, _ in self._segments]
+        frequency = np.zeros(len(terms), dtype=np.int64)  # live documents holding each term
+        for (postings, live), (starts, ends) in zip(self._segments, found):
+            if live is None:
+                frequency += ends - starts
+            else:
+                for t in np.flatnonzero(ends > starts):
+                    frequency[t] += int(np.count_nonzero(live[postings.docs[starts[t] : ends[t]]]))
+        n = self.documents
+        idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
+        k1, b = self._params.k1, self._params.b
+        positions, weights = [], []
+        for (postings, live), (starts, ends), base in zip(self._segments, found, self._bases):
+            for t in np.flatnonzero(ends > starts):
+                docs = postings.docs[starts[t] : ends[t]]
+                tf = postings.freqs[starts[t] : ends[t]].astype(np.float64)
+                if live is not None:
+                    keep = live[docs]
+                    docs, tf = docs[keep], tf[keep]
+                norm = k1 * (1.0 - b + b * postings.lengths[docs] / self.average_length)
+                positions.append(docs.astype(np.int64) + base)
+                weights.append(idf[t] * tf / (tf + norm))
+        if positions:
+            out += np.bincount(np.concatenate(positions), weights=np.concatenate(weights), minlength=self.size).astype(np.float32)
+        return out

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .errors import QAError
 from .formats import SUPPORTED_SUFFIXES
+from .store import Snapshot
 
 __all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_FILES", "article_rows", "index_facts", "save_uploads", "remove_article"]
 
@@ -19,20 +20,18 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_FILES = 10
 
 
-def article_rows(manifest: dict) -> list[list]:
+def article_rows(snapshot: Snapshot) -> list[list]:
     """One row per indexed article: title, source file, date, passages."""
-    return [
-        [s.get("title") or s["path"], s["path"], s.get("date") or "", s.get("passages", 0)]
-        for s in manifest.get("sources", [])
-    ]
+    return [[a.title or a.path, a.path, a.date or "", a.passages] for a in snapshot.articles()]
 
 
-def index_facts(manifest: dict) -> dict:
+def index_facts(snapshot: Snapshot) -> dict:
+    manifest = snapshot.manifest
     return {
-        "model": manifest.get("model", {}).get("name"),
-        "articles": manifest.get("counts", {}).get("articles", 0),
-        "passages": manifest.get("counts", {}).get("passages", 0),
-        "built": manifest.get("created_at"),
+        "model": manifest.settings.model,
+        "articles": manifest.articles,
+        "passages": manifest.passages,
+        "built": manifest.created_at,
     }
 
 
@@ -65,8 +64,8 @@ def save_uploads(corpus_dir: Path, files: list[Path], names: list[str] | None = 
     return [base for _, base in targets]
 
 
-def remove_article(corpus_dir: Path, source: str, manifest: dict) -> None:
-    if source not in {s["path"] for s in manifest.get("sources", [])}:
+def remove_article(corpus_dir: Path, source: str, snapshot: Snapshot) -> None:
+    if snapshot.article(source) is None:
         raise QAError(f"资料库中没有这篇文章：{source}")
     path = (corpus_dir / source).resolve()
     if not path.is_relative_to(corpus_dir.resolve()):

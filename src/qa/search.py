@@ -23,6 +23,7 @@ import numpy as np
 
 from .config import Settings
 from .embed import Embedder
+from .chunk import Passage
 from .reader import PassageInput
 from .store import Snapshot
 from .text import simplified
@@ -45,8 +46,8 @@ class ScoredPassage:
 
 class Retriever:
     def __init__(self, snapshot: Snapshot, *, embedder: Embedder, tokenizer: Tokenizer, settings: Settings) -> None:
-        if embedder.name != snapshot.manifest["model"]["name"]:
-            raise ValueError(f"index was built with {snapshot.manifest['model']['name']!r}, not {embedder.name!r}")
+        if embedder.name != snapshot.manifest.settings.model:
+            raise ValueError(f"index was built with {snapshot.manifest.settings.model!r}, not {embedder.name!r}")
         self.snapshot = snapshot
         self._embedder = embedder
         self._tokenizer = tokenizer
@@ -60,17 +61,23 @@ class Retriever:
         """Cosine of the question with each sentence (clause) of a passage, as indexed."""
         return self.snapshot.dense.sentence_scores(question_vector, passage)
 
-    def reader_inputs(self, scored: list[ScoredPassage], question_vector: np.ndarray | None) -> list[PassageInput]:
+    def passages(self, scored: list[ScoredPassage]) -> list[Passage]:
+        """The passages found, read from the index's database in one query."""
+        return self.snapshot.passages_at([r.index for r in scored])
+
+    def reader_inputs(
+        self, scored: list[ScoredPassage], passages: list[Passage], question_vector: np.ndarray | None
+    ) -> list[PassageInput]:
         """What the reader reads of the passages found: the one assembly of reader inputs,
         for serving, evaluation and fitting alike."""
         return [
             PassageInput(
-                self.snapshot.passages[r.index].text,
+                passage.text,
                 r.score,
                 r.dense,
                 tuple(self.sentence_scores(question_vector, r.index).tolist()) if question_vector is not None else (),
             )
-            for r in scored
+            for r, passage in zip(scored, passages)
         ]
 
     def search(
@@ -86,7 +93,7 @@ class Retriever:
 
         `question_vector` and `query_tokens` may be passed when the caller has them already.
         """
-        size = len(self.snapshot.passages)
+        size = self.snapshot.size
         k = max(0, min(k, size))
         pool_size = min(max(self._settings.candidates, k), size)
 
@@ -96,7 +103,7 @@ class Retriever:
                 query_tokens = self._tokenizer.query_tokens(question)
             bm25 = self.snapshot.lexical.scores(query_tokens)
         if mode == "bm25":
-            order = _top(bm25, k)
+            order = _top(bm25, k, self.snapshot.keys)
             return [ScoredPassage(int(i), float(bm25[i]), float(bm25[i]), 0.0) for i in order if bm25[i] > 0]
 
         if question_vector is None:
@@ -105,7 +112,7 @@ class Retriever:
         if mode == "dense":
             return [ScoredPassage(int(i), float(s), 0.0, float(s)) for s, i in zip(dense_scores[:k], dense_ids[:k])]
 
-        lexical_ids = [i for i in _top(bm25, pool_size) if bm25[i] > 0]
+        lexical_ids = [i for i in _top(bm25, pool_size, self.snapshot.keys) if bm25[i] > 0]
         known = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
         missing = np.array([i for i in lexical_ids if i not in known], dtype=np.int64)
         known.update(zip(missing.tolist(), self.snapshot.dense.scores_of(question_vector, missing).tolist()))
@@ -117,19 +124,22 @@ class Retriever:
         below_best = (float(cosine.max()) - cosine) / self._fusion.cosine_scale
         dense = np.clip(1.0 - below_best, 0.0, 1.0)
         fused = self._fusion.lexical_weight * lexical + (1.0 - self._fusion.lexical_weight) * dense
-        order = np.argsort(-fused, kind="stable")[:k]
+        order = np.lexsort((self.snapshot.keys[pool], -fused))[:k]
         return [
             ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[pool[j]]), float(cosine[j]))
             for j in order
         ]
 
 
-def _top(scores: np.ndarray, k: int) -> np.ndarray:
-    """Positions of the `k` highest scores, best first (ties by position)."""
+def _top(scores: np.ndarray, k: int, keys: np.ndarray) -> np.ndarray:
+    """Positions of the `k` highest scores, best first, ties broken by key (passage id),
+    so the order does not depend on how the index is split into segments."""
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
     if k < len(scores):
-        candidates = np.argpartition(-scores, k - 1)[:k]
+        kth = -np.partition(-scores, k - 1)[k - 1]
+        # every position tied with the k-th; never the zeros, which no caller keeps
+        candidates = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
     else:
         candidates = np.arange(len(scores))
-    return candidates[np.lexsort((candidates, -scores[candidates]))]
+    return candidates[np.lexsort((keys[candidates], -scores[candidates]))][:k]

@@ -1,114 +1,160 @@
-"""The index on disk: immutable snapshots and a pointer to the current one.
+"""The index on disk: immutable segments, commit points, and a pointer to the current one.
 
     index/
-      CURRENT                     name of the snapshot in use (replaced atomically)
-      .lock                       held by the one process writing a snapshot
-      snapshots/<name>/
-        manifest.json             who wrote it, counts, sources, file sizes and checksums
-        passages.jsonl            one passage per line, in index order
-        dense.faiss               FAISS index, one vector per sentence, in passage order
-        dense_owners.npy          the passage each vector belongs to
-        vectors.npy               the same sentence vectors in float16, memory-mapped: exact
-                                  scores for re-ranking and the reader; re-used by updates
-        tokens.npy, token_offsets.npy, token_vocab.json
-                                  each passage's BM25 tokens, so updates need not re-tokenize
-        bm25/                     bm25s arrays (.npy, no pickle) and JSON params
+      CURRENT                  name of the current commit (replaced atomically)
+      .lock                    held by the one process writing
+      commits/commit-N.json    a commit point: the typed manifest (qa.manifest) listing its
+                               segments and each one's deletion marks
+      segments/<number>/       immutable segments (qa.segment)
+      passages.sqlite          articles and passages by (segment, document) (qa.records)
 
-A snapshot is written completely before CURRENT names it, so a reader always sees a
-whole index: the old one or the new one. A build killed at any moment leaves CURRENT and
-the snapshot it names untouched; its half-written folder is removed by the next build.
+An update writes a new segment (new and changed articles) and new deletion marks for the
+segments whose passages it replaces or removes, then a commit point naming them, then
+CURRENT. A reader sees the commit CURRENT named when it opened the index, whole, until it
+lets go: it holds a shared lock on that commit's file, and the clean-up (`collect_garbage`)
+removes only commit files nobody holds, then segments, deletion marks and database rows
+that no remaining commit names. A write killed at any moment leaves CURRENT and what it
+names untouched; its debris is removed by the next write.
 """
 
 from __future__ import annotations
 
 import fcntl
-import hashlib
-import json
 import os
 import shutil
-import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 
 from .chunk import Passage
-from .dense import DenseIndex
+from .dense import Dense
 from .errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexWriteError
-from .lexical import LexicalIndex
+from .lexical import Bm25
+from .manifest import Manifest, commit_file_name, read_manifest, write_manifest
+from .records import ArticleRecord, Records
+from .segment import Segment, fsync_dir, read_deletions
 
 __all__ = [
-    "FORMAT_VERSION",
     "Snapshot",
-    "TokenStore",
+    "collect_garbage",
+    "commit",
     "current_name",
     "index_lock",
     "load_snapshot",
-    "read_manifest",
-    "discard_staged",
-    "stage_vectors",
-    "write_snapshot",
+    "next_generation",
+    "read_current_manifest",
+    "segments_dir",
 ]
 
-FORMAT_VERSION = 4
 _POINTER = "CURRENT"
 _LOCK = ".lock"
-_SNAPSHOTS = "snapshots"
-_MANIFEST = "manifest.json"
-_PASSAGES = "passages.jsonl"
-_DENSE = "dense.faiss"
-_OWNERS = "dense_owners.npy"
-_VECTORS = "vectors.npy"
-_TOKENS = "tokens.npy"
-_STAGING = ".staging-"
-_STAGE_BLOCKS = 4096  # passages' vector blocks written at once
-_TOKEN_OFFSETS = "token_offsets.npy"
-_TOKEN_VOCAB = "token_vocab.json"
-_LEXICAL = "bm25"
-# Files up to this size are checked against their checksum at load; larger ones by size
-# and by parsing, so that a large index still opens in seconds.
-_VERIFY_MAX_BYTES = 64 << 20
+_COMMITS = "commits"
+_SEGMENTS = "segments"
+_OPEN_ATTEMPTS = 5  # a commit replaced and removed while being opened: read CURRENT again
 
 
-@dataclass(frozen=True)
-class TokenStore:
-    """Every passage's BM25 tokens: one id array, offsets into it, and the vocabulary."""
-
-    ids: np.ndarray
-    offsets: np.ndarray
-    vocabulary: tuple[str, ...]
-
-    @classmethod
-    def from_ids(cls, id_lists: list[np.ndarray], vocabulary: dict[str, int]) -> TokenStore:
-        offsets = np.cumsum([0, *(len(ids) for ids in id_lists)], dtype=np.int64)
-        ids = np.concatenate(id_lists).astype(np.int32) if id_lists else np.zeros(0, dtype=np.int32)
-        return cls(ids, offsets, tuple(sorted(vocabulary, key=vocabulary.__getitem__)))
-
-    def __len__(self) -> int:
-        return len(self.offsets) - 1
-
-    def ids_of(self, passage: int) -> np.ndarray:
-        return self.ids[self.offsets[passage] : self.offsets[passage + 1]]
-
-    def tokens(self, passage: int) -> list[str]:
-        return [self.vocabulary[i] for i in self.ids_of(passage)]
+def segments_dir(index_dir: Path) -> Path:
+    return index_dir / _SEGMENTS
 
 
-@dataclass(frozen=True)
 class Snapshot:
-    path: Path
-    manifest: dict
-    passages: tuple[Passage, ...]
-    lexical: LexicalIndex
-    dense: DenseIndex
-    tokens: TokenStore
+    """The index as one commit left it: search structures over its segments' live
+    documents, numbered in segment order ("positions"), and their passages by position."""
+
+    def __init__(self, index_dir: Path, manifest: Manifest, segments: Sequence[Segment], pin: IO | None) -> None:
+        self.index_dir = index_dir
+        self.manifest = manifest
+        self.segments = tuple(segments)
+        self.records = Records(index_dir)
+        self._pin = pin  # shared lock on the commit file: the clean-up leaves this commit alone
+        self._live = [
+            None if entry.deletions is None else read_deletions(segment, entry.deletions)
+            for entry, segment in zip(manifest.segments, self.segments)
+        ]
+        self._bases = np.cumsum([0, *(s.docs for s in self.segments)])
+        self.size = int(self._bases[-1])  # positions, deleted documents included
+        # each position's passage id as a number: ties are broken by it, the same however
+        # the index is split into segments
+        self.keys = np.concatenate([s.ids for s in self.segments]) if self.segments else np.zeros(0, np.uint64)
+        self.lexical = Bm25([(s.postings, live) for s, live in zip(self.segments, self._live)], manifest.settings.bm25)
+        self.dense = Dense(
+            [(s.vectors, live) for s, live in zip(self.segments, self._live)], [s.docs for s in self.segments], self.keys
+        )
+        self._segment_index = {s.number: i for i, s in enumerate(self.segments)}
+        self._articles: dict[str, ArticleRecord] | None = None
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return self.manifest.name
+
+    def close(self) -> None:
+        """Let go of the commit (the clean-up may then remove it) and of the database."""
+        self.records.close()
+        if self._pin is not None:
+            self._pin.close()
+            self._pin = None
+
+    def key(self, position: int) -> tuple[int, int]:
+        """(segment number, document) of a position."""
+        segment = int(np.searchsorted(self._bases, position, side="right")) - 1
+        return self.segments[segment].number, int(position - self._bases[segment])
+
+    def passages_at(self, positions: Sequence[int]) -> list[Passage]:
+        return self.records.passages([self.key(int(p)) for p in positions])
+
+    def passage(self, position: int) -> Passage:
+        return self.passages_at([position])[0]
+
+    def live_positions(self) -> np.ndarray:
+        parts = [
+            np.arange(base, base + s.docs) if live is None else base + np.flatnonzero(live)
+            for s, live, base in zip(self.segments, self._live, self._bases)
+        ]
+        return np.concatenate(parts) if parts else np.zeros(0, np.int64)
+
+    def live_passages(self) -> list[Passage]:
+        """Every live passage, in position order (reads them all: for tools and small indexes)."""
+        return self.passages_at(self.live_positions().tolist())
+
+    def live_mask(self, segment: int) -> np.ndarray:
+        """Live documents of the i-th segment of this commit."""
+        live = self._live[segment]
+        return np.ones(self.segments[segment].docs, dtype=bool) if live is None else live
+
+    def articles(self) -> list[ArticleRecord]:
+        """The live articles, in index order."""
+        return list(self._article_index().values())
+
+    def article(self, path: str) -> ArticleRecord | None:
+        """The live article of file `path` (one indexed query; the list is not loaded)."""
+        if self._articles is not None:
+            return self._articles.get(path)
+        for record in self.records.articles_at(path, [s.number for s in self.segments]):
+            if self._is_live(record):
+                return record
+        return None
+
+    def _is_live(self, record: ArticleRecord) -> bool:
+        live = self._live[self._segment_index[record.segment]]
+        return live is None or bool(live[record.first_doc])
+
+    def _article_index(self) -> dict[str, ArticleRecord]:
+        if self._articles is None:
+            self._articles = {a.path: a for a in self.records.articles([s.number for s in self.segments]) if self._is_live(a)}
+        return self._articles
+
+    def nbytes(self) -> dict[str, int]:
+        """Bytes on disk by part, for the benchmark."""
+        sizes: dict[str, int] = {}
+        for segment in self.segments:
+            for part, size in segment.nbytes().items():
+                sizes[part] = sizes.get(part, 0) + size
+        sizes["passages (SQLite)"] = sum(f.stat().st_size for f in self.index_dir.glob("passages.sqlite*"))
+        return sizes
 
 
 @contextmanager
@@ -125,9 +171,7 @@ def index_lock(index_dir: Path) -> Iterator[None]:
         except BlockingIOError:
             lock.seek(0)
             holder = lock.read().strip() or "another process"
-            raise IndexBusyError(
-                f"another build of {index_dir} is running ({holder}); wait for it to finish"
-            ) from None
+            raise IndexBusyError(f"another build of {index_dir} is running ({holder}); wait for it to finish") from None
         lock.seek(0)
         lock.truncate()
         lock.write(f"pid {os.getpid()}, started {datetime.now(timezone.utc).isoformat(timespec='seconds')}")
@@ -141,258 +185,149 @@ def index_lock(index_dir: Path) -> Iterator[None]:
 
 
 def current_name(index_dir: Path) -> str | None:
-    """Name of the current snapshot (cheap: reads the pointer only), None without one."""
+    """Name of the current commit (cheap: reads the pointer only), None without one."""
     try:
         return (index_dir / _POINTER).read_text(encoding="utf-8").strip() or None
     except OSError:
         return None
 
 
-def write_snapshot(
-    index_dir: Path,
-    *,
-    passages: list[Passage],
-    dense: DenseIndex,
-    lexical: LexicalIndex,
-    tokens: TokenStore,
-    manifest: dict,
-) -> Path:
-    """Write a new snapshot, make it current, and remove every other snapshot folder.
+def load_snapshot(index_dir: Path) -> Snapshot:
+    """Open the current commit and hold it until the snapshot is let go."""
+    for _ in range(_OPEN_ATTEMPTS):
+        file = _current_commit_file(index_dir)
+        try:
+            pin = open(file, "rb")
+        except FileNotFoundError:
+            continue  # replaced and cleaned up meanwhile
+        fcntl.flock(pin, fcntl.LOCK_SH)
+        try:
+            if os.stat(file).st_ino != os.fstat(pin.fileno()).st_ino:
+                raise FileNotFoundError(file)
+        except FileNotFoundError:
+            pin.close()
+            continue
+        try:
+            manifest = read_manifest(file)
+            segments = [Segment.open(segments_dir(index_dir), int(entry.name)) for entry in manifest.segments]
+            return Snapshot(index_dir, manifest, segments, pin)
+        except BaseException:
+            pin.close()
+            raise
+    raise IndexBusyError(f"{index_dir}: the index changed {_OPEN_ATTEMPTS} times while it was being opened; try again")
 
-    Call it holding `index_lock`: removing other folders assumes no other writer.
-    """
-    if not (len(passages) == dense.size == lexical.size == len(tokens)):
-        raise ValueError(
-            f"passages ({len(passages)}), vectors ({dense.size}), BM25 documents ({lexical.size}) "
-            f"and token lists ({len(tokens)}) differ"
-        )
-    path: Path | None = None
+
+def read_current_manifest(index_dir: Path) -> Manifest | None:
+    """The current commit's manifest, or None when there is no usable index."""
     try:
-        snapshots = index_dir / _SNAPSHOTS
-        snapshots.mkdir(parents=True, exist_ok=True)
-        stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S")
-        path = Path(tempfile.mkdtemp(prefix=f"{stamp}-", dir=snapshots))
-        with open(path / _PASSAGES, "w", encoding="utf-8") as out:
-            for passage in passages:
-                out.write(json.dumps(passage.to_json(), ensure_ascii=False) + "\n")
-        dense.save(path / _DENSE, path / _OWNERS)
-        _place_vectors(dense.stored_vectors, path / _VECTORS)
-        lexical.save(path / _LEXICAL)
-        np.save(path / _TOKENS, tokens.ids, allow_pickle=False)
-        np.save(path / _TOKEN_OFFSETS, tokens.offsets, allow_pickle=False)
-        (path / _TOKEN_VOCAB).write_text(json.dumps(tokens.vocabulary, ensure_ascii=False), encoding="utf-8")
-        manifest = {
-            **manifest,
-            "format_version": FORMAT_VERSION,
-            "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            "files": _describe_files(path),
-        }
-        _write_json(path / _MANIFEST, manifest)
-        _fsync_tree(path)
-        _write_atomically(index_dir / _POINTER, path.name + "\n")
-    except (OSError, RuntimeError) as error:  # faiss reports write failures as RuntimeError
-        if path is not None:
-            shutil.rmtree(path, ignore_errors=True)
-        discard_staged(dense.stored_vectors)
-        reason = getattr(error, "strerror", None) or str(error)
-        raise IndexWriteError(
-            f"cannot write the index to {index_dir} ({reason}); the previous index is unchanged and still in use"
-        ) from None
-    for old in snapshots.iterdir():
-        if old != path and old.is_dir():
-            shutil.rmtree(old, ignore_errors=True)
-    return path
-
-
-def read_manifest(index_dir: Path) -> dict | None:
-    """The current snapshot's manifest, or None when there is no usable index."""
-    try:
-        return _load_manifest(_current_path(index_dir))
+        return read_manifest(_current_commit_file(index_dir))
     except (IndexMissingError, IndexCorruptError):
         return None
 
 
-def load_snapshot(index_dir: Path) -> Snapshot:
-    """Load the current snapshot, checking that its parts agree with the manifest."""
-    path = _current_path(index_dir)
-    manifest = _load_manifest(path)
-    if manifest.get("format_version") != FORMAT_VERSION:
-        raise IndexCorruptError(
-            f"{path / _MANIFEST}: index format {manifest.get('format_version')} is not {FORMAT_VERSION}; "
-            f"rebuild it with `qa index --rebuild`"
-        )
-    for name, expected in manifest.get("files", {}).items():
-        file = path / name
-        if not file.is_file():
-            raise IndexCorruptError(f"{file}: missing from the index; rebuild it with `qa index --rebuild`")
-        if file.stat().st_size != expected["bytes"]:
-            raise IndexCorruptError(
-                f"{file}: {file.stat().st_size} bytes, the manifest says {expected['bytes']} "
-                f"(truncated or modified); rebuild it with `qa index --rebuild`"
-            )
-        if expected["bytes"] <= _VERIFY_MAX_BYTES and _sha256(file) != expected["sha256"]:
-            raise IndexCorruptError(
-                f"{file}: contents differ from the manifest's checksum (corrupted); rebuild it with `qa index --rebuild`"
-            )
-    passages = _load_passages(path / _PASSAGES)
-    try:
-        tokens = TokenStore(
-            np.load(path / _TOKENS, mmap_mode="r", allow_pickle=False),
-            np.load(path / _TOKEN_OFFSETS, allow_pickle=False),
-            tuple(json.loads((path / _TOKEN_VOCAB).read_text(encoding="utf-8"))),
-        )
-    except (OSError, ValueError) as error:
-        raise IndexCorruptError(f"{path / _TOKENS}: unreadable token lists ({error})") from None
-    try:
-        vectors = np.load(path / _VECTORS, mmap_mode="r", allow_pickle=False)
-        dense = DenseIndex.load(path / _DENSE, path / _OWNERS, vectors)
-    except (RuntimeError, ValueError, OSError) as error:
-        raise IndexCorruptError(f"{path / _DENSE}: unreadable dense index ({error})") from None
-    try:
-        lexical = LexicalIndex.load(path / _LEXICAL)
-    except (OSError, ValueError, KeyError) as error:
-        raise IndexCorruptError(f"{path / _LEXICAL}: unreadable BM25 index ({error})") from None
-    expected = manifest["counts"]["passages"]
-    if not (len(passages) == dense.size == lexical.size == len(tokens) == expected):
-        raise IndexCorruptError(
-            f"{path}: counts disagree: manifest {expected} passages, {_PASSAGES} {len(passages)}, "
-            f"{_DENSE} {dense.size} passages' vectors, {_LEXICAL} {lexical.size} documents, "
-            f"{_TOKENS} {len(tokens)} token lists; rebuild with `qa index --rebuild`"
-        )
-    if dense.dimension != manifest["model"]["dimension"]:
-        raise IndexCorruptError(f"{path / _DENSE}: {dense.dimension}-dimensional vectors, manifest says {manifest['model']['dimension']}")
-    return Snapshot(path, manifest, tuple(passages), lexical, dense, tokens)
-
-
-def _current_path(index_dir: Path) -> Path:
+def _current_commit_file(index_dir: Path) -> Path:
     pointer = index_dir / _POINTER
     if not pointer.is_file():
         raise IndexMissingError(f"no index in {index_dir}; build one with `qa index --index {index_dir}`")
     name = pointer.read_text(encoding="utf-8").strip()
-    path = index_dir / _SNAPSHOTS / name
-    if not name or "/" in name or not path.is_dir():
-        raise IndexCorruptError(f"{pointer} names snapshot {name!r}, which does not exist; rebuild with `qa index --rebuild`")
-    return path
+    if not name.startswith("commit-"):
+        raise IndexCorruptError(f"{pointer} names {name!r}, an index written by an older version; rebuild with `qa index --rebuild`")
+    file = index_dir / _COMMITS / name
+    if "/" in name or not file.is_file():
+        raise IndexCorruptError(f"{pointer} names commit {name!r}, which does not exist; rebuild with `qa index --rebuild`")
+    return file
 
 
-def _load_manifest(path: Path) -> dict:
-    file = path / _MANIFEST
+def next_generation(index_dir: Path) -> int:
+    """A commit generation and segment number never used in this index (call under the lock)."""
+    used = [0]
+    for folder, prefix in ((index_dir / _COMMITS, "commit-"), (segments_dir(index_dir), "")):
+        if folder.is_dir():
+            for entry in folder.iterdir():
+                digits = entry.name.removeprefix(prefix).removeprefix(".").split(".")[0].split("-")[0]
+                if digits.isdigit():
+                    used.append(int(digits))
+    used.extend(Records(index_dir).segments() if (index_dir / "passages.sqlite").exists() else ())
+    return max(used) + 1
+
+
+def commit(index_dir: Path, manifest: Manifest) -> None:
+    """Make `manifest` the current commit (its segments and deletion marks are on disk)."""
     try:
-        manifest = json.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise IndexCorruptError(f"{file}: missing; rebuild with `qa index --rebuild`") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise IndexCorruptError(f"{file}: not valid JSON ({error}); rebuild with `qa index --rebuild`") from None
-    if not isinstance(manifest, dict) or "counts" not in manifest or "model" not in manifest:
-        raise IndexCorruptError(f"{file}: not a manifest of this program; rebuild with `qa index --rebuild`")
-    return manifest
-
-
-def _load_passages(file: Path) -> list[Passage]:
-    passages: list[Passage] = []
-    with open(file, encoding="utf-8") as lines:
-        for number, line in enumerate(lines, 1):
-            try:
-                passages.append(Passage.from_json(json.loads(line)))
-            except (json.JSONDecodeError, KeyError, TypeError) as error:
-                raise IndexCorruptError(f"{file}: line {number} is not a passage ({error})") from None
-    return passages
-
-
-def stage_vectors(index_dir: Path, blocks: list[np.ndarray]) -> np.memmap:
-    """Write row blocks to one float16 .npy in a staging folder and map it, read-only.
-
-    The next snapshot takes the file over (`write_snapshot`); a build that dies leaves
-    the folder to the next build's clean-up. Written with plain writes, a batch of blocks
-    at a time: never all rows in memory at once, nor dirty mapped pages.
-    """
-    if not blocks:
-        raise ValueError("no vectors to stage")
-    try:
-        snapshots = index_dir / _SNAPSHOTS
-        snapshots.mkdir(parents=True, exist_ok=True)
-        file = Path(tempfile.mkdtemp(prefix=_STAGING, dir=snapshots)) / _VECTORS
-        header = {
-            "descr": np.lib.format.dtype_to_descr(np.dtype(np.float16)),
-            "fortran_order": False,
-            "shape": (sum(len(block) for block in blocks), blocks[0].shape[1]),
-        }
-        with open(file, "wb") as out:
-            np.lib.format.write_array_header_2_0(out, header)
-            for start in range(0, len(blocks), _STAGE_BLOCKS):
-                out.write(np.concatenate(blocks[start : start + _STAGE_BLOCKS]).astype(np.float16, copy=False).tobytes())
+        commits = index_dir / _COMMITS
+        commits.mkdir(parents=True, exist_ok=True)
+        file = commits / commit_file_name(manifest.generation)
+        temporary = commits / f".{file.name}.tmp"
+        write_manifest(temporary, manifest)
+        with open(temporary, "rb") as data:
+            os.fsync(data.fileno())
+        os.replace(temporary, file)
+        fsync_dir(commits)
+        pointer = index_dir / _POINTER
+        staged = index_dir / f".{_POINTER}.{os.getpid()}.tmp"
+        with open(staged, "w", encoding="utf-8") as out:
+            out.write(file.name + "\n")
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(staged, pointer)
+        fsync_dir(index_dir)
     except OSError as error:
         raise IndexWriteError(
             f"cannot write the index to {index_dir} ({error.strerror or error}); the previous index is unchanged and still in use"
         ) from None
-    return np.load(file, mmap_mode="r", allow_pickle=False)
 
 
-def discard_staged(vectors: np.ndarray) -> None:
-    """Remove the staging folder of vectors that will not become part of a snapshot."""
-    staged = _staged_file(vectors)
-    if staged is not None:
-        shutil.rmtree(staged.parent, ignore_errors=True)
+def collect_garbage(index_dir: Path) -> None:
+    """Remove what no commit in use names: older commits nobody holds open, then segments,
+    deletion marks, staging leftovers and database rows of no remaining commit.
+
+    Call it holding `index_lock`.
+    """
+    commits = index_dir / _COMMITS
+    current = current_name(index_dir)
+    kept: list[Manifest] = []
+    for file in sorted(commits.glob("commit-*.json")) if commits.is_dir() else []:
+        if file.name == current or not _remove_unless_held(file):
+            kept.append(read_manifest(file))
+    for leftover in commits.glob(".*") if commits.is_dir() else []:
+        leftover.unlink(missing_ok=True)
+    referenced = {entry.name: set() for manifest in kept for entry in manifest.segments}
+    for manifest in kept:
+        for entry in manifest.segments:
+            if entry.deletions:
+                referenced[entry.name].add(entry.deletions)
+    folder = segments_dir(index_dir)
+    for entry in folder.iterdir() if folder.is_dir() else []:
+        if entry.name not in referenced:
+            shutil.rmtree(entry, ignore_errors=True)
+            continue
+        for file in entry.glob("deleted-*"):
+            if file.name not in referenced[entry.name]:
+                file.unlink(missing_ok=True)
+        for file in entry.glob(".*"):
+            file.unlink(missing_ok=True)
+    for leftover in index_dir.glob(f".{_POINTER}.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    if (index_dir / "passages.sqlite").exists():
+        records = Records(index_dir)
+        try:
+            records.remove_segments(records.segments() - {int(name) for name in referenced})
+        finally:
+            records.close()
+    for old in ("snapshots",):  # the folder of indexes written before segments
+        shutil.rmtree(index_dir / old, ignore_errors=True)
 
 
-def _staged_file(vectors: np.ndarray) -> Path | None:
-    filename = getattr(vectors, "filename", None)
-    if isinstance(vectors, np.memmap) and filename and Path(filename).parent.name.startswith(_STAGING):
-        return Path(filename)
-    return None
-
-
-def _place_vectors(vectors: np.ndarray, file: Path) -> None:
-    """Move staged vectors into a snapshot; save any other array."""
-    staged = _staged_file(vectors)
-    if staged is not None:
-        os.replace(staged, file)
-        shutil.rmtree(staged.parent, ignore_errors=True)
-    else:
-        np.save(file, np.asarray(vectors, dtype=np.float16), allow_pickle=False)
-
-
-def _describe_files(path: Path) -> dict[str, dict]:
-    return {
-        file.relative_to(path).as_posix(): {"bytes": file.stat().st_size, "sha256": _sha256(file)}
-        for file in sorted(p for p in path.rglob("*") if p.is_file())
-    }
-
-
-def _sha256(file: Path) -> str:
-    digest = hashlib.sha256()
-    with open(file, "rb") as data:
-        for block in iter(lambda: data.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _write_json(file: Path, data: dict) -> None:
-    file.write_text(json.dumps(data, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
-
-
-def _write_atomically(file: Path, text: str) -> None:
-    temporary = file.with_name(f".{file.name}.{os.getpid()}.tmp")
-    with open(temporary, "w", encoding="utf-8") as out:
-        out.write(text)
-        out.flush()
-        os.fsync(out.fileno())
-    os.replace(temporary, file)
-    _fsync_dir(file.parent)
-
-
-def _fsync_tree(path: Path) -> None:
-    for file in path.rglob("*"):
-        if file.is_file():
-            with open(file, "rb") as data:
-                os.fsync(data.fileno())
-    for directory in [*(p for p in path.rglob("*") if p.is_dir()), path, path.parent]:
-        _fsync_dir(directory)
-
-
-def _fsync_dir(directory: Path) -> None:
-    descriptor = os.open(directory, os.O_RDONLY)
+def _remove_unless_held(file: Path) -> bool:
+    """Delete a commit file unless a reader holds it; True if deleted."""
     try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
+        with open(file, "rb") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return False
+            file.unlink()
+            return True
+    except FileNotFoundError:
+        return True
+
