@@ -48,8 +48,11 @@ def main() -> None:
     if args.limit:
         questions = questions[: args.limit]
     snapshot = load_snapshot(args.index)
-    texts = [p.text for p in snapshot.passages]
-    sources = [p.source for p in snapshot.passages]
+    positions = snapshot.live_positions()
+    passages = snapshot.passages_at(positions.tolist())
+    texts = [p.text for p in passages]
+    sources = [p.source for p in passages]
+    del passages
     jieba.initialize()
 
     started = time.perf_counter()
@@ -64,10 +67,10 @@ def main() -> None:
     dense = faiss.IndexFlatIP(snapshot.dense.dimension)
     for start in range(0, len(texts), 10_000):
         numbers = range(start, min(start + 10_000, len(texts)))
-        means = np.stack([np.asarray(snapshot.dense.vectors_of(i), dtype=np.float32).mean(axis=0) for i in numbers])
+        means = np.stack([_stored_vectors(snapshot, int(positions[i])).mean(axis=0) for i in numbers])
         faiss.normalize_L2(means)
         dense.add(means)
-    embedder = load_embedder(snapshot.manifest["model"]["name"])
+    embedder = load_embedder(snapshot.manifest.settings.model)
 
     def ask(question: str) -> list[int]:
         scores = bm25.get_scores(jieba.lcut_for_search(question))
@@ -98,6 +101,14 @@ def main() -> None:
             }
         )
     )
+
+
+def _stored_vectors(snapshot, position: int) -> np.ndarray:
+    """A passage's sentence vectors as the index stores them (int8 rows times their scales)."""
+    segment, doc = snapshot.dense.locate(position)
+    vectors = snapshot.segments[segment].vectors
+    rows = vectors.rows_of(doc)
+    return np.asarray(vectors.codes[rows], dtype=np.float32) * np.asarray(vectors.scales[rows])[:, None]
 
 
 if __name__ == "__main__":

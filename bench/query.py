@@ -150,7 +150,7 @@ def _wrong_type(question: dict, response, tokenizer) -> bool:
 
 def _top_holds_answer(assistant: Assistant, question: dict, mode: str) -> bool:
     results = assistant.retriever.search(question["question"], k=1, mode=mode)
-    return bool(results) and question["answer"] in assistant.snapshot.passages[results[0].index].text
+    return bool(results) and question["answer"] in assistant.retriever.passages(results[:1])[0].text
 
 
 if __name__ == "__main__":

@@ -12,6 +12,8 @@ Each step runs in a fresh process and leaves its JSON in the work folder:
    index its recall@10 against exact search.
 3. bench/peer.py: the peer pipeline on the same index and questions (`--peer-limit` asks
    only the first N questions; 0 skips it).
+4. bench/update.py (last: it edits the corpus): one article added, changed and removed,
+   each by `qa index` in a fresh process: wall time and bytes written.
 `--resume` re-uses the steps whose JSON is already in `--work`.
 Needs ../shared/bench/cmrc2018_trial.json and the `bench` extra (rank_bm25).
 """
@@ -31,12 +33,8 @@ from pathlib import Path
 
 import numpy as np
 
-from qa.store import read_manifest
-
 HERE = Path(__file__).resolve().parent
-STAGES = ("read", "chunk", "tokenize", "embed", "bm25", "faiss", "write")
-DENSE_FILES = ("dense.faiss", "dense_owners.npy")
-UPDATE_FILES = ("vectors.npy", "tokens.npy", "token_offsets.npy", "token_vocab.json")
+STAGES = ("read", "chunk", "tokenize", "embed", "bm25", "faiss", "write", "merge")
 
 
 def main() -> None:
@@ -82,11 +80,10 @@ def run(passages: int, work: Path, *, seed: int, peer_limit: int | None, resume:
     if peer_limit != 0:
         limit = ["--limit", str(peer_limit)] if peer_limit else []
         peer = step("peer", lambda: _child("peer.py", "--index", str(index), "--questions", str(questions), *limit))
+    update = step("update", lambda: _child("update.py", "--work", str(work), "--json"))  # last: it edits the corpus
 
-    manifest = read_manifest(index)
-    files = {name: entry["bytes"] for name, entry in manifest["files"].items()}
     count = build["passages"]
-    vectors = manifest["dense"]["vectors"]
+    vectors = sum(s["vectors"] for s in serving["segments"])
     stages = {name: build["stages"].get(name, 0.0) for name in STAGES}
     with_model = sum(stages.values()) - stages["embed"] + vectors / build["model_sentences_per_s"]
     report = {
@@ -111,19 +108,16 @@ def run(passages: int, work: Path, *, seed: int, peer_limit: int | None, resume:
             "total_with_model_embedding": round(count / with_model, 1),
         },
         "build_memory_mb": build["memory_mb"],
-        "bytes_per_passage": {
-            "dense": round(sum(files[f] for f in DENSE_FILES) / count),
-            "lexical": round(sum(v for f, v in files.items() if f.startswith("bm25/")) / count),
-            "stored_for_updates": round(sum(files[f] for f in UPDATE_FILES) / count),
-            "passages": round(files["passages.jsonl"] / count),
-        },
-        "dense_index": serving["dense_index"],
+        "bytes_per_passage": {part: round(size / count) for part, size in serving["bytes"].items()}
+        | {"total": round(sum(serving["bytes"].values()) / count)},
+        "segments": serving["segments"],
         "cold_start_s": serving["cold_start_s"],
         "ask_ms": serving["latency_ms"]["ask"],
         "latency_ms": serving["latency_ms"],
         "recall@1": serving["recall@1"]["ask"],
         "retrieval_recall@1": serving["recall@1"],
         "serve_memory_mb": serving["memory_mb"],
+        "update": update["operations"],
     }
     if "dense_recall" in serving:
         report["dense_recall"] = serving["dense_recall"]
@@ -135,8 +129,9 @@ def run(passages: int, work: Path, *, seed: int, peer_limit: int | None, resume:
                 "peer_recall@1": peer["recall@1"],
                 "peer_questions": asked,
                 "recall@1_on_peer_questions": round(float(np.mean(serving["ask_correct"][:asked])), 4),
+                # retrieval against retrieval: the peer reads no answer
                 "speedup_vs_peer": {
-                    p: round(peer["latency_ms"][p] / serving["latency_ms"]["ask"][p], 1) for p in ("p50", "p95", "p99")
+                    p: round(peer["latency_ms"][p] / serving["latency_ms"]["hybrid"][p], 1) for p in ("p50", "p95", "p99")
                 },
                 "peer_build_seconds": peer["build_seconds"],
                 "peer_memory_mb": peer["memory_mb"],

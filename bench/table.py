@@ -16,25 +16,31 @@ def main() -> None:
         raise SystemExit(__doc__)
     rows: list[tuple[str, list[str]]] = [
         ("passages", [f"{r['passages']:,}" for r in runs]),
-        ("sentence vectors", [f"{r['dense_index']['vectors']:,}" for r in runs]),
+        ("sentence vectors", [f"{sum(s['vectors'] for s in r['segments']):,}" for r in runs]),
+        ("segments (dense index of each)", [_segments(r) for r in runs]),
         ("**full `ask`** ms p50 / p95 / p99", [_p(r["ask_ms"]) for r in runs]),
         ("bm25 ms p50 / p95 / p99", [_p(r["latency_ms"]["bm25"]) for r in runs]),
         ("dense ms p50 / p95 / p99", [_p(r["latency_ms"]["dense"]) for r in runs]),
         ("hybrid ms p50 / p95 / p99", [_p(r["latency_ms"]["hybrid"]) for r in runs]),
         ("repeated question ms p50", [f"{r['latency_ms']['ask_repeated']['p50']}" for r in runs]),
         ("**peer** ms p50 / p95 / p99", [_p(r["peer_ask_ms"]) if "peer_ask_ms" in r else "–" for r in runs]),
-        ("**speed-up vs peer** p50 / p95", [_speedup(r) for r in runs]),
+        ("**speed-up vs peer**, retrieval (hybrid) p50 / p95", [_speedup(r) for r in runs]),
         ("**recall@1** `ask` / peer (same questions)", [_recall(r) for r in runs]),
         ("recall@1 bm25 / dense / hybrid", [_retrievers(r) for r in runs]),
         ("**cold start** to first answer, s", [f"{r['cold_start_s']}" for r in runs]),
-        ("dense index", [f"`{r['dense_index']['factory']}`" for r in runs]),
         ("dense recall@10 vs exact", [_ann(r) for r in runs]),
         ("dense recall@1 exact → as searched", [_ann_cost(r) for r in runs]),
-        ("**bytes / passage** dense index", [f"{r['bytes_per_passage']['dense']:,}" for r in runs]),
-        ("bytes / passage BM25", [f"{r['bytes_per_passage']['lexical']:,}" for r in runs]),
-        ("bytes / passage float16 vectors + tokens (disk, mapped)", [f"{r['bytes_per_passage']['stored_for_updates']:,}" for r in runs]),
-        ("bytes / passage text (passages.jsonl)", [f"{r['bytes_per_passage']['passages']:,}" for r in runs]),
+        ("**bytes / passage** in all", [f"{r['bytes_per_passage']['total']:,}" for r in runs]),
+        ("bytes / passage: BM25 postings", [f"{r['bytes_per_passage']['bm25']:,}" for r in runs]),
+        ("bytes / passage: dense index (FAISS)", [f"{r['bytes_per_passage']['dense index']:,}" for r in runs]),
+        ("bytes / passage: int8 sentence vectors", [f"{r['bytes_per_passage']['vectors']:,}" for r in runs]),
+        ("bytes / passage: passage ids", [f"{r['bytes_per_passage']['ids']:,}" for r in runs]),
+        ("bytes / passage: articles and passages (SQLite)", [f"{r['bytes_per_passage']['passages (SQLite)']:,}" for r in runs]),
+        ("**update** add / change / remove one article, s (`qa index`, end to end)", [_update(r, "seconds") for r in runs]),
+        ("update: share of the index's bytes written", [_update(r, "written_share_of_index", "{:.3%}") for r in runs]),
+        ("update: nothing changed, s", [f"{r['update']['nothing']['seconds']}" if "update" in r else "–" for r in runs]),
         ("peak RSS MB: build / serving / peer", [_memory(r) for r in runs]),
+        ("RSS MB serving, after all questions", [f"{r['serve_memory_mb']['rss']:,}" for r in runs]),
     ]
     stages = ("read", "chunk", "tokenize", "bm25", "faiss", "write")
     for stage in stages:
@@ -47,6 +53,17 @@ def main() -> None:
     print("|---" * (len(runs) + 1) + "|")
     for name, values in rows:
         print(f"| {name} | " + " | ".join(values) + " |")
+
+
+def _segments(run: dict) -> str:
+    factories = sorted({s["factory"] for s in run["segments"]})
+    return f"{len(run['segments'])} ({', '.join(f'`{f}`' for f in factories)})"
+
+
+def _update(run: dict, field: str, form: str = "{}") -> str:
+    if "update" not in run:
+        return "–"
+    return " / ".join(form.format(run["update"][op][field]) for op in ("add", "change", "remove"))
 
 
 def _p(ms: dict) -> str:

@@ -1,11 +1,13 @@
-"""Cost of keeping the index current: a full build versus adding, changing and removing
-one article, on a corpus of about `--passages` passages.
+"""Keeping a large index current: one article added, changed and removed, end to end.
 
-    python bench/update.py --passages 10000 [--json]
+    python bench/update.py --work DIR [--json]
 
-The corpus is bench/corpus.py's (seeded, generated from the phrases of the bundled article
-and of the CMRC 2018 trial paragraphs). Every sentence is embedded by the model itself.
-Times are wall-clock seconds on this machine.
+DIR is a bench/run.py work folder (its corpus/ and index/). Each operation edits one file
+of the corpus and runs `qa index` on the folder in a fresh process, as an editor's tool
+would (process start, loading what is needed, reading the corpus folder, writing a
+segment or deletion marks, committing). Reported per operation: wall time, what the
+update did, and the bytes the process wrote (/proc/<pid>/io `wchar`: everything passed to
+write calls, the database's included) against the index's size on disk.
 """
 
 from __future__ import annotations
@@ -13,75 +15,71 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from corpus import load_material, paragraph  # noqa: E402
+
+_INDEX_ONCE = """
+import json, sys
+from pathlib import Path
 from qa.build import build_index
 from qa.config import Settings
-from qa.embed import DEFAULT_MODEL, load_embedder
-from qa.tokens import Tokenizer
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import load_material, paragraph, write_corpus  # noqa: E402
+summary = build_index(Settings(corpus_dir=Path(sys.argv[1]), index_dir=Path(sys.argv[2])))
+io = dict(line.split(": ") for line in Path("/proc/self/io").read_text().splitlines())
+print(json.dumps(summary.to_json() | {"written_bytes": int(io["wchar"])}))
+"""
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--passages", type=int, default=10000)
-    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--work", type=Path, required=True)
+    parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
+    report = run(args.work, seed=args.seed)
+    print(json.dumps(report, ensure_ascii=False, indent=None if args.json else 2))
 
-    rng = random.Random(1)
-    material = load_material()
-    embedder, tokenizer = load_embedder(args.model), Tokenizer()
-    with tempfile.TemporaryDirectory() as scratch:
-        corpus = Path(scratch) / "corpus"
-        corpus.mkdir()
-        write_corpus(corpus, args.passages, material)
-        settings = Settings(index_dir=Path(scratch) / "index", corpus_dir=corpus, model=args.model)
 
-        def timed(**kwargs):
-            started = time.perf_counter()
-            summary = build_index(settings, embedder=embedder, tokenizer=tokenizer, **kwargs)
-            return time.perf_counter() - started, summary
-
-        full, built = timed(rebuild=True)
-        (corpus / "new-article.md").write_text("# 新增文章\n\n" + "\n\n".join(paragraph(rng, material.phrases) for _ in range(5)), encoding="utf-8")
-        add, added = timed()
-        target = next(p for p in sorted(corpus.glob("*.md")) if "cmrc" not in p.name)
-        target.write_text(target.read_text(encoding="utf-8") + "\n\n" + paragraph(rng, material.phrases), encoding="utf-8")
-        change, changed = timed()
-        (corpus / "new-article.md").unlink()
-        remove, removed = timed()
-        unchanged, _ = timed()
-
-    report = {
-        "passages": built.passages,
-        "articles": built.articles,
-        "model": args.model,
-        "full_build_seconds": round(full, 2),
-        "add_one_seconds": round(add, 2),
-        "add_one_embedded": added.embedded,
-        "change_one_seconds": round(change, 2),
-        "change_one_embedded": changed.embedded,
-        "remove_one_seconds": round(remove, 2),
-        "no_change_seconds": round(unchanged, 2),
-        "add_one_share_of_full": round(add / full, 4),
+def run(work: Path, *, seed: int) -> dict:
+    corpus, index = work / "corpus", work / "index"
+    rng = random.Random(seed)
+    phrases = load_material().phrases
+    index_bytes = _size(index)
+    added = corpus / "9999999-added.md"
+    changed = next(p for p in sorted(corpus.glob("*.md")) if p.stem.isdigit())
+    operations = {
+        "add": lambda: added.write_text("# 新增文章\n\n" + "\n\n".join(paragraph(rng, phrases) for _ in range(6)), encoding="utf-8"),
+        "change": lambda: changed.write_text(changed.read_text(encoding="utf-8") + "\n\n" + paragraph(rng, phrases), encoding="utf-8"),
+        "remove": added.unlink,
+        "nothing": lambda: None,
     }
-    if args.json:
-        print(json.dumps(report))
-        return
-    print(f"{report['passages']} passages in {report['articles']} articles, model {args.model}")
-    print("| operation | seconds | passages embedded |\n|---|---|---|")
-    print(f"| full build | {report['full_build_seconds']} | {built.embedded} |")
-    print(f"| add one article | {report['add_one_seconds']} | {added.embedded} |")
-    print(f"| change one article | {report['change_one_seconds']} | {changed.embedded} |")
-    print(f"| remove one article | {report['remove_one_seconds']} | 0 |")
-    print(f"| nothing changed | {report['no_change_seconds']} | 0 |")
-    print(f"adding one article costs {report['add_one_share_of_full']:.1%} of a full build")
+    results = {}
+    for name, edit in operations.items():
+        edit()
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-c", _INDEX_ONCE, str(corpus), str(index)], capture_output=True, text=True)
+        seconds = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"qa index failed after '{name}': {done.stderr[-2000:]}")
+        summary = json.loads(done.stdout.strip().splitlines()[-1])
+        results[name] = {
+            "seconds": round(seconds, 2),
+            "written_bytes": summary["written_bytes"],
+            "written_share_of_index": round(summary["written_bytes"] / index_bytes, 5),
+            "embedded": summary["embedded"],
+            "segments": summary["segments"],
+            "merged": summary["merged"],
+            "stages": summary["stages"],
+        }
+    return {"passages": summary["passages"], "index_bytes": index_bytes, "operations": results}
+
+
+def _size(folder: Path) -> int:
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
 if __name__ == "__main__":

@@ -159,7 +159,7 @@ def read_questions(indexed, questions, vectors, settings, embedder, tokenizer, o
         retriever = Retriever(load_snapshot(local.index_dir), embedder=embedder, tokenizer=tokenizer, settings=local)
         for number, (question, vector) in enumerate(zip(questions, vectors)):
             scored = retriever.search(question.text, k=settings.read_passages, question_vector=vector)
-            on_question(number, question, retriever.reader_inputs(scored, vector))
+            on_question(number, question, retriever.reader_inputs(scored, retriever.passages(scored), vector))
 
 
 def folds(groups: np.ndarray) -> list[np.ndarray]:

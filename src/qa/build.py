@@ -31,7 +31,7 @@ from functools import cache
 import numpy as np
 from tqdm.auto import tqdm
 
-from .chunk import Passage, chunk_article
+from .chunk import Passage, chunk_article, id_number, id_of_number
 from .config import Settings
 from .dense import SegmentVectors, quantize
 from .embed import Embedder, load_embedder
@@ -441,9 +441,9 @@ def _reusable_vectors(previous: Snapshot | None, replaced: list[ArticleRecord]) 
     for article in replaced:
         segment = by_number[article.segment]
         docs = range(article.first_doc, article.first_doc + article.passages)
-        for doc, passage in zip(docs, previous.records.passages([(article.segment, d) for d in docs])):
+        for doc in docs:
             rows = segment.vectors.rows_of(doc)
-            out[passage.id] = (np.asarray(segment.vectors.codes[rows]), np.asarray(segment.vectors.scales[rows]))
+            out[id_of_number(segment.ids[doc])] = (np.asarray(segment.vectors.codes[rows]), np.asarray(segment.vectors.scales[rows]))
     return out
 
 
@@ -483,7 +483,7 @@ def _hashes(tokens: list[str], known: dict[str, int]) -> np.ndarray:
 def _passage_keys(passages: list[Passage]) -> np.ndarray:
     """Passage ids (16 hex digits) as integers: ties in ranking are broken by them, the
     same however the index is split into segments."""
-    return np.array([int(p.id, 16) for p in passages], dtype=np.uint64)
+    return np.array([id_number(p.id) for p in passages], dtype=np.uint64)
 
 
 def _vectors(passages, reusable, embedder, settings, timer, show_progress):

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from .ingest import Article
 from .text import Span, sentence_spans
 
-__all__ = ["Passage", "chunk_article", "passage_id"]
+__all__ = ["Passage", "chunk_article", "id_number", "id_of_number", "passage_id"]
 
 
 @dataclass(frozen=True)
@@ -58,8 +58,17 @@ class Passage:
 
 
 def passage_id(source: str, text: str) -> str:
-    """Stable id: a hash of where the passage comes from and what it says."""
+    """Stable id: a hash of where the passage comes from and what it says (16 hex digits)."""
     return hashlib.sha256(f"{source}\n{text}".encode()).hexdigest()[:16]
+
+
+def id_number(passage_id: str) -> int:
+    """A passage id as the 64-bit number the index stores (qa.segment's ids)."""
+    return int(passage_id, 16)
+
+
+def id_of_number(number: int) -> str:
+    return f"{int(number):016x}"
 
 
 def chunk_article(article: Article, *, max_chars: int = 400, min_chars: int = 60) -> list[Passage]:

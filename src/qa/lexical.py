@@ -49,7 +49,7 @@ class Postings:
     terms: np.ndarray  # uint64, ascending
     starts: np.ndarray  # int64, len(terms) + 1
     docs: np.ndarray  # int32
-    freqs: np.ndarray  # uint16
+    freqs: np.ndarray  # uint8: a token more than 255 times in one passage counts 255 times
     lengths: np.ndarray  # int32, one per document
 
     _FILES = ("terms", "starts", "docs", "freqs", "lengths")
@@ -92,7 +92,7 @@ class Postings:
             terms=term[boundaries],
             starts=np.append(boundaries, len(term)).astype(np.int64),
             docs=doc.astype(np.int32),
-            freqs=np.minimum(count, np.iinfo(np.uint16).max).astype(np.uint16),
+            freqs=np.minimum(count, np.iinfo(np.uint8).max).astype(np.uint8),
             lengths=np.asarray(lengths, dtype=np.int32),
         )
 
@@ -148,6 +148,10 @@ class Bm25:
         self.documents = sum(len(lengths) for lengths in live_lengths)
         total = sum(int(np.sum(lengths, dtype=np.int64)) for lengths in live_lengths)
         self.average_length = total / self.documents if self.documents else 0.0
+        # each document's length normalisation, k1 · (1 − b + b · len / avg), once per commit
+        k1, b = params.k1, params.b
+        average = self.average_length or 1.0
+        self._norms = [(k1 * (1.0 - b + b * np.asarray(p.lengths, dtype=np.float64) / average)) for p, _ in self._segments]
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query (zero for deleted ones and non-matches).
@@ -168,18 +172,16 @@ class Bm25:
                     frequency[t] += int(np.count_nonzero(live[postings.docs[starts[t] : ends[t]]]))
         n = self.documents
         idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
-        k1, b = self._params.k1, self._params.b
         positions, weights = [], []
-        for (postings, live), (starts, ends), base in zip(self._segments, found, self._bases):
+        for (postings, live), (starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
             for t in np.flatnonzero(ends > starts):
                 docs = postings.docs[starts[t] : ends[t]]
                 tf = postings.freqs[starts[t] : ends[t]].astype(np.float64)
                 if live is not None:
                     keep = live[docs]
                     docs, tf = docs[keep], tf[keep]
-                norm = k1 * (1.0 - b + b * postings.lengths[docs] / self.average_length)
-                positions.append(docs.astype(np.int64) + base)
-                weights.append(idf[t] * tf / (tf + norm))
+                positions.append(docs + base)
+                weights.append(idf[t] * tf / (tf + norms[docs]))
         if positions:
             out += np.bincount(np.concatenate(positions), weights=np.concatenate(weights), minlength=self.size).astype(np.float32)
         return out

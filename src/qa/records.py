@@ -24,22 +24,31 @@ __all__ = ["ArticleRecord", "Records"]
 
 DATABASE = "passages.sqlite"
 
+# Rows are keyed by one integer, segment · 2³² + document: SQLite's rowid, the cheapest
+# key it has (rows of a kilobyte sit poorly in a WITHOUT ROWID table's pages).
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
-    segment INTEGER NOT NULL, first_doc INTEGER NOT NULL, passages INTEGER NOT NULL,
+    key INTEGER PRIMARY KEY, passages INTEGER NOT NULL,
     path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER, mtime_ns INTEGER,
-    title TEXT NOT NULL, date TEXT, author TEXT, url TEXT, byline TEXT, repairs TEXT NOT NULL,
-    PRIMARY KEY (segment, first_doc)
-) WITHOUT ROWID;
+    title TEXT NOT NULL, date TEXT, author TEXT, url TEXT, byline TEXT, repairs TEXT NOT NULL
+);
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (path);
 CREATE TABLE IF NOT EXISTS passages (
-    segment INTEGER NOT NULL, doc INTEGER NOT NULL, article_doc INTEGER NOT NULL,
-    id TEXT NOT NULL, headings TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
-    PRIMARY KEY (segment, doc)
-) WITHOUT ROWID;
+    key INTEGER PRIMARY KEY, article INTEGER NOT NULL,
+    headings TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+);
 """
-_ARTICLE_COLUMNS = "segment, first_doc, passages, path, sha256, bytes, mtime_ns, title, date, author, url, byline, repairs"
-_FETCH_CHUNK = 400  # (segment, doc) pairs per query: SQLite's limit on variables is 32,766
+_ARTICLE_COLUMNS = "key, passages, path, sha256, bytes, mtime_ns, title, date, author, url, byline, repairs"
+_SEGMENT = 1 << 32
+
+
+def _key(segment: int, doc: int) -> int:
+    return segment * _SEGMENT + doc
+
+
+_INSERT_ARTICLE = f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
+_INSERT_PASSAGE = 'INSERT INTO passages (key, article, headings, text, start, "end") VALUES (?, ?, ?, ?, ?, ?)'
+_FETCH_CHUNK = 500  # keys per query: SQLite's limit on variables is 32,766
 
 
 @dataclass(frozen=True)
@@ -62,13 +71,14 @@ class ArticleRecord:
 
     def _row(self) -> tuple:
         return (
-            self.segment, self.first_doc, self.passages, self.path, self.sha256, self.bytes, self.mtime_ns,
+            _key(self.segment, self.first_doc), self.passages, self.path, self.sha256, self.bytes, self.mtime_ns,
             self.title, self.date, self.author, self.url, self.byline, json.dumps(list(self.repairs), ensure_ascii=False),
         )  # fmt: skip
 
     @classmethod
     def _from_row(cls, row: Sequence) -> ArticleRecord:
-        return cls(*row[:12], repairs=tuple(json.loads(row[12])))
+        segment, first_doc = divmod(row[0], _SEGMENT)
+        return cls(segment, first_doc, *row[1:11], repairs=tuple(json.loads(row[11])))
 
 
 class Records:
@@ -102,11 +112,12 @@ class Records:
         connection = self._connection()
         with _transaction(connection):
             for article, passages in articles:
-                connection.execute(f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 13)})", article._row())
+                connection.execute(_INSERT_ARTICLE, article._row())
+                article_key = _key(segment, article.first_doc)
                 connection.executemany(
-                    'INSERT INTO passages (segment, doc, article_doc, id, headings, text, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+                    _INSERT_PASSAGE,
                     (
-                        (segment, article.first_doc + i, article.first_doc, p.id, json.dumps(list(p.headings), ensure_ascii=False), p.text, p.start, p.end)
+                        (article_key + i, article_key, json.dumps(list(p.headings), ensure_ascii=False), p.text, p.start, p.end)
                         for i, p in enumerate(passages)
                     ),
                 )
@@ -116,100 +127,74 @@ class Records:
         renumbered first, first + 1, …, with their articles (whose documents are kept or
         deleted together)."""
         connection = self._connection()
-        new_number = {int(doc): first + i for i, doc in enumerate(kept_docs)}
+        new_key = {_key(source, int(doc)): _key(target, first + i) for i, doc in enumerate(kept_docs)}
+        low, high = _key(source, 0), _key(source + 1, 0)
         with _transaction(connection):
-            rows = connection.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE segment = ?", (source,)).fetchall()
-            for row in rows:
-                if row[1] in new_number:
-                    connection.execute(
-                        f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 13)})",
-                        (target, new_number[row[1]], *row[2:]),
-                    )
-            passages = connection.execute(
-                'SELECT doc, article_doc, id, headings, text, start, "end" FROM passages WHERE segment = ? ORDER BY doc', (source,)
-            )
+            for row in connection.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE key >= ? AND key < ?", (low, high)).fetchall():
+                if row[0] in new_key:
+                    connection.execute(_INSERT_ARTICLE, (new_key[row[0]], *row[1:]))
+            rows = connection.execute('SELECT key, article, headings, text, start, "end" FROM passages WHERE key >= ? AND key < ?', (low, high))
             connection.executemany(
-                'INSERT INTO passages (segment, doc, article_doc, id, headings, text, start, "end") VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-                (
-                    (target, new_number[row[0]], new_number[row[1]], *row[2:])
-                    for row in passages.fetchall()
-                    if row[0] in new_number
-                ),
+                _INSERT_PASSAGE, ((new_key[row[0]], new_key[row[1]], *row[2:]) for row in rows.fetchall() if row[0] in new_key)
             )
 
     def articles(self, segments: Sequence[int]) -> list[ArticleRecord]:
-        """Every article written in the given segments (deleted ones included)."""
-        if not segments:
-            return []
-        marks = ", ".join("?" * len(segments))
-        rows = self._connection().execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE segment IN ({marks}) ORDER BY segment, first_doc", tuple(segments)
-        )
-        return [ArticleRecord._from_row(row) for row in rows]
+        """Every article written in the given segments (deleted ones included), in key order."""
+        out: list[ArticleRecord] = []
+        connection = self._connection()
+        for segment in sorted(segments):
+            rows = connection.execute(
+                f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE key >= ? AND key < ? ORDER BY key", (_key(segment, 0), _key(segment + 1, 0))
+            )
+            out.extend(ArticleRecord._from_row(row) for row in rows)
+        return out
 
-    def articles_at(self, path: str, segments: Sequence[int]) -> list[ArticleRecord]:
-        """The articles of file `path` written in the given segments."""
-        if not segments:
-            return []
-        marks = ", ".join("?" * len(segments))
-        rows = self._connection().execute(
-            f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ? AND segment IN ({marks})", (path, *segments)
-        )
+    def articles_at(self, path: str) -> list[ArticleRecord]:
+        """Every article written from file `path`, in any segment."""
+        rows = self._connection().execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,))
         return [ArticleRecord._from_row(row) for row in rows]
 
     def touch(self, article: ArticleRecord, size: int, mtime_ns: int) -> None:
         """Record a file's new size and time when its text is unchanged (no new segment)."""
         self._connection().execute(
-            "UPDATE articles SET bytes = ?, mtime_ns = ? WHERE segment = ? AND first_doc = ?",
-            (size, mtime_ns, article.segment, article.first_doc),
+            "UPDATE articles SET bytes = ?, mtime_ns = ? WHERE key = ?", (size, mtime_ns, _key(article.segment, article.first_doc))
         )
 
-    def passages(self, keys: Sequence[tuple[int, int]]) -> list[Passage]:
-        """The passages at (segment, document) keys, in the order given."""
-        found: dict[tuple[int, int], Passage] = {}
+    def passages(self, keys: Sequence[tuple[int, int]], ids: Sequence[str]) -> list[Passage]:
+        """The passages at (segment, document) keys, whose ids are `ids`, in the order given."""
+        found: dict[int, tuple] = {}
         connection = self._connection()
-        unique = list(dict.fromkeys(keys))
-        for start in range(0, len(unique), _FETCH_CHUNK):
-            chunk = unique[start : start + _FETCH_CHUNK]
-            values = ", ".join("(?, ?)" for _ in chunk)
+        wanted = list(dict.fromkeys(_key(*key) for key in keys))
+        for start in range(0, len(wanted), _FETCH_CHUNK):
+            chunk = wanted[start : start + _FETCH_CHUNK]
             rows = connection.execute(
-                f"""SELECT p.segment, p.doc, p.id, a.path, a.title, p.headings, p.text, p.start, p."end"
-                    FROM passages p JOIN articles a ON a.segment = p.segment AND a.first_doc = p.article_doc
-                    WHERE (p.segment, p.doc) IN (VALUES {values})""",
-                [number for key in chunk for number in key],
+                f"""SELECT p.key, a.path, a.title, p.headings, p.text, p.start, p."end"
+                    FROM passages p JOIN articles a ON a.key = p.article
+                    WHERE p.key IN ({", ".join("?" * len(chunk))})""",
+                chunk,
             )
-            for segment, doc, pid, source, title, headings, text, begin, end in rows:
-                found[(segment, doc)] = Passage(pid, source, title, tuple(json.loads(headings)), text, begin, end)
-        missing = [key for key in unique if key not in found]
-        if missing:
-            raise IndexCorruptError(f"{self.path}: no passage at (segment, document) {missing[0]}; rebuild with `qa index --rebuild`")
-        return [found[key] for key in keys]
-
-    def passage_keys(self, segment: int, ids: Sequence[str]) -> dict[str, int]:
-        """Document numbers of the passages with the given ids in a segment."""
-        if not ids:
-            return {}
-        connection = self._connection()
-        out: dict[str, int] = {}
-        for start in range(0, len(ids), _FETCH_CHUNK):
-            chunk = list(ids[start : start + _FETCH_CHUNK])
-            rows = connection.execute(
-                f"SELECT id, doc FROM passages WHERE segment = ? AND id IN ({', '.join('?' * len(chunk))})", (segment, *chunk)
-            )
-            out.update(rows)
+            found.update((row[0], row[1:]) for row in rows)
+        out = []
+        for key, pid in zip(keys, ids):
+            row = found.get(_key(*key))
+            if row is None:
+                raise IndexCorruptError(f"{self.path}: no passage at (segment, document) {key}; rebuild with `qa index --rebuild`")
+            source, title, headings, text, begin, end = row
+            out.append(Passage(pid, source, title, tuple(json.loads(headings)), text, begin, end))
         return out
 
     def segments(self) -> set[int]:
         """Every segment with rows."""
-        rows = self._connection().execute("SELECT DISTINCT segment FROM articles")
+        rows = self._connection().execute("SELECT DISTINCT key >> 32 FROM articles")
         return {row[0] for row in rows}
 
     def remove_segments(self, segments: Iterable[int]) -> None:
         connection = self._connection()
         with _transaction(connection):
             for segment in segments:
-                connection.execute("DELETE FROM passages WHERE segment = ?", (segment,))
-                connection.execute("DELETE FROM articles WHERE segment = ?", (segment,))
+                bounds = (_key(segment, 0), _key(segment + 1, 0))
+                connection.execute("DELETE FROM passages WHERE key >= ? AND key < ?", bounds)
+                connection.execute("DELETE FROM articles WHERE key >= ? AND key < ?", bounds)
 
 
 class _transaction:

@@ -30,7 +30,7 @@ from typing import IO
 
 import numpy as np
 
-from .chunk import Passage
+from .chunk import Passage, id_of_number
 from .dense import Dense
 from .errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexWriteError
 from .lexical import Bm25
@@ -104,7 +104,7 @@ class Snapshot:
         return self.segments[segment].number, int(position - self._bases[segment])
 
     def passages_at(self, positions: Sequence[int]) -> list[Passage]:
-        return self.records.passages([self.key(int(p)) for p in positions])
+        return self.records.passages([self.key(int(p)) for p in positions], [id_of_number(self.keys[p]) for p in positions])
 
     def passage(self, position: int) -> Passage:
         return self.passages_at([position])[0]
@@ -133,8 +133,8 @@ class Snapshot:
         """The live article of file `path` (one indexed query; the list is not loaded)."""
         if self._articles is not None:
             return self._articles.get(path)
-        for record in self.records.articles_at(path, [s.number for s in self.segments]):
-            if self._is_live(record):
+        for record in self.records.articles_at(path):
+            if record.segment in self._segment_index and self._is_live(record):
                 return record
         return None
 
