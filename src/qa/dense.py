@@ -129,14 +129,13 @@ class SegmentVectors:
         rerank = max(_RERANK_MIN_ROWS, self.index.ntotal // _RERANK_ROWS_PER)
         deleted = 0 if live is None else len(live) - int(np.count_nonzero(live))
         depth = min(int(self.index.ntotal), max(4 * k, 32 if self.exact else rerank) + 8 * deleted)
-        scores, rows = self.index.search(query.reshape(1, -1), depth)
-        keep = rows[0] >= 0
-        rows, scores = rows[0][keep], scores[0][keep]
-        if not self.exact:  # approximate scores choose the rows; stored ones rank them
-            rows = np.sort(rows)  # ascending rows read the mapped file in order
-            scores = self.cosines(query, rows)
-            order = np.argsort(-scores, kind="stable")
-            scores, rows = scores[order], rows[order]
+        _, rows = self.index.search(query.reshape(1, -1), depth)
+        # FAISS's scores choose the rows; the stored rows score them, exactly as
+        # `best_cosines` does, so a passage scores the same in any segment of any size
+        rows = np.sort(rows[0][rows[0] >= 0])  # ascending rows read the mapped file in order
+        scores = self.cosines(query, rows)
+        order = np.argsort(-scores, kind="stable")
+        scores, rows = scores[order], rows[order]
         owners = self.owners[rows]
         if live is not None:
             alive = live[owners]

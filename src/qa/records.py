@@ -38,6 +38,7 @@ CREATE TABLE IF NOT EXISTS passages (
     headings TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
 );
 """
+_SCHEMA_VERSION = 1
 _ARTICLE_COLUMNS = "key, passages, path, sha256, bytes, mtime_ns, title, date, author, url, byline, repairs"
 _SEGMENT = 1 << 32
 
@@ -95,7 +96,11 @@ class Records:
                 connection = sqlite3.connect(self.path, timeout=30.0, isolation_level=None)
                 connection.execute("PRAGMA journal_mode=WAL")
                 connection.execute("PRAGMA synchronous=FULL")  # a commit point may name these rows
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                if version not in (0, _SCHEMA_VERSION):
+                    raise sqlite3.DatabaseError(f"schema version {version}, this program's is {_SCHEMA_VERSION}")
                 connection.executescript(_SCHEMA)
+                connection.execute(f"PRAGMA user_version = {_SCHEMA_VERSION}")
             except sqlite3.Error as error:
                 raise IndexCorruptError(f"{self.path}: cannot open the passage database ({error}); rebuild with `qa index --rebuild`") from None
             self._local.connection = connection
