@@ -13,6 +13,7 @@ The defaults in `qa.config.Settings` were chosen from this table (README, "Retri
 from __future__ import annotations
 
 import argparse
+import copy
 import dataclasses
 import tempfile
 from pathlib import Path
@@ -21,10 +22,11 @@ import numpy as np
 
 from qa.build import build_from_articles
 from qa.config import Settings
-from qa.dense import DenseIndex
+from qa.dense import Dense, SegmentVectors, quantize
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import _gold_rank, _retrieval_metrics, load_squad
-from qa.lexical import LexicalIndex
+from qa.lexical import Bm25
+from qa.manifest import Bm25Params
 from qa.search import Retriever
 from qa.store import load_snapshot
 from qa.text import simplified
@@ -33,17 +35,21 @@ from qa.tokens import Tokenizer
 UNITS = ("sentence", "passage", "both")
 
 
-def _dense_of(unit: str, built, embedder, settings: Settings) -> DenseIndex:
-    """The snapshot's sentence index, or one over whole passages, or both together."""
+def _dense_of(unit: str, built, embedder, settings: Settings) -> Dense:
+    """The index's sentence vectors, or one vector per whole passage, or both together."""
     if unit == "sentence":
         return built.dense
-    passage_vectors = embedder.encode_passages([simplified(p.text) for p in built.passages])
+    (segment,) = built.segments  # one build, one segment
+    passage_vectors = embedder.encode_passages([simplified(p.text) for p in built.live_passages()])
     rows, owners = [], []
     for i, passage_vector in enumerate(passage_vectors):
-        sentences = [] if unit == "passage" else list(np.asarray(built.dense.vectors_of(i), dtype=np.float32))
+        stored = segment.vectors.rows_of(i)
+        sentences = [] if unit == "passage" else list(np.asarray(segment.vectors.codes[stored], dtype=np.float32) * np.asarray(segment.vectors.scales[stored])[:, None])
         rows.extend([passage_vector, *sentences])
         owners.extend([i] * (1 + len(sentences)))
-    return DenseIndex.build(np.array(rows, dtype=np.float32), np.array(owners), exact_max_vectors=settings.dense_exact_max_vectors)
+    codes, scales = quantize(np.array(rows, dtype=np.float32))
+    vectors = SegmentVectors.build(codes, scales, np.array(owners), exact_max_vectors=settings.dense_exact_max_vectors)
+    return Dense([(vectors, None)], [segment.docs], built.keys)
 
 
 def main() -> None:
@@ -69,12 +75,12 @@ def main() -> None:
             settings = Settings(index_dir=Path(scratch), max_passage_chars=max_chars, model=embedder.name)
             build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer)
             built = load_snapshot(settings.index_dir)
-            tokens = [tokenizer.document_tokens(p.text) for p in built.passages]
             for unit in args.units:
                 dense = _dense_of(unit, built, embedder, settings)
                 for k1 in args.k1:
-                    lexical = LexicalIndex.build(tokens, k1=k1, b=settings.bm25_b)
-                    snapshot = dataclasses.replace(built, lexical=lexical, dense=dense)
+                    snapshot = copy.copy(built)  # the same passages, searched another way
+                    snapshot.lexical = Bm25([(s.postings, None) for s in built.segments], Bm25Params(k1, settings.bm25_b))
+                    snapshot.dense = dense
                     for scale, weight in ((s, w) for s in scales for w in args.weights):
                         retriever = Retriever(
                             snapshot,
@@ -85,10 +91,10 @@ def main() -> None:
                         ranks = []
                         for question, vector in zip(questions, vectors):
                             results = retriever.search(question.text, k=100, question_vector=vector)
-                            ranks.append(_gold_rank([snapshot.passages[r.index].source for r in results], question.source))
+                            ranks.append(_gold_rank([p.source for p in retriever.passages(results)], question.source))
                         m = _retrieval_metrics(ranks)
                         print(
-                            f"| {max_chars} | {len(snapshot.passages)} | {unit} | {k1} | {scale:g} | {weight:.1f} "
+                            f"| {max_chars} | {built.manifest.passages} | {unit} | {k1} | {scale:g} | {weight:.1f} "
                             f"| {m['recall@1']:.3f} | {m['recall@5']:.3f} | {m['mrr@10']:.3f} |",
                             flush=True,
                         )

@@ -39,7 +39,7 @@ from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, Inges
 from .ingest import Article, corpus_files, read_article
 from .lexical import Postings, term_hashes
 from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
-from .merge import merge_segments
+from .merge import choose_merges, merge_segments
 from .records import ArticleRecord, Records
 from .segment import write_deletions, write_segment
 from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir
@@ -200,7 +200,10 @@ def build_index(
                     "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
                 )
             changed = bool(new or gone)
-            if previous and not changed and not optimize:
+            pending = previous is not None and bool(
+                choose_merges(previous.manifest.segments, max_docs=SEGMENT_MAX_DOCS, optimize=optimize)
+            )
+            if previous and not changed and not ((merge or optimize) and pending):
                 return BuildSummary(
                     articles=articles,
                     passages=previous.manifest.passages,
