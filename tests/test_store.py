@@ -103,8 +103,25 @@ def test_garbled_manifest_is_reported(built):
 def test_an_index_of_the_previous_format_is_rebuilt_with_the_reason(built, hashing_embedder, tokenizer):
     (built.index_dir / "CURRENT").write_text("20260101T000000-abc\n")  # what format 4 wrote
     summary = build_index(built, embedder=hashing_embedder, tokenizer=tokenizer)
-    assert "older version" in summary.rebuilt
+    assert summary.rebuilt.startswith("index format changed") and "before segments" in summary.rebuilt
     assert load_snapshot(built.index_dir).manifest.passages == 4
+
+
+@pytest.mark.parametrize("damage", ["commit", "database"])
+def test_a_rebuild_starts_over_from_an_index_it_cannot_read(built, hashing_embedder, tokenizer, damage):
+    index = built.index_dir
+    if damage == "commit":
+        (index / "commits" / (index / "CURRENT").read_text().strip()).write_text("{")
+    else:
+        for file in index.glob("passages.sqlite*"):
+            file.unlink()
+        (index / "passages.sqlite").write_bytes(b"not a database" * 100)
+        with pytest.raises(IndexCorruptError, match="passages.sqlite"):
+            build_index(built, embedder=hashing_embedder, tokenizer=tokenizer)  # an update says what to do …
+    summary = build_index(built, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=damage == "database")
+    assert summary.rebuilt and summary.passages == 4  # … and a rebuild does it
+    assert {p.source for p in load_snapshot(index).live_passages()} == {"rail.md", "park.md"}
+    assert len(list((index / "commits").iterdir())) == 1
 
 
 # A merge (or update) killed at each of its steps: the stage functions below are replaced,

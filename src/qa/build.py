@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from datetime import datetime, timezone
 from functools import cache
 
@@ -35,12 +36,12 @@ from .chunk import Passage, chunk_article, id_number, id_of_number
 from .config import Settings
 from .dense import SegmentVectors, quantize
 from .embed import Embedder, load_embedder
-from .errors import IndexCorruptError, IndexMissingError, IndexWriteError, IngestError, QAError
+from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexWriteError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
 from .lexical import Postings, term_hashes
 from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
 from .merge import choose_merges, merge_segments
-from .records import ArticleRecord, Records
+from .records import ArticleRecord, Records, discard_database
 from .segment import write_deletions, write_segment
 from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir
 from .text import sentence_spans, simplified
@@ -153,8 +154,7 @@ def build_index(
     with index_lock(index_dir):
         previous, reason = _previous(settings, tokenizer, rebuild)
         try:
-            collect_garbage(index_dir)  # debris of a write that died
-            records = Records(index_dir)
+            records = _prepare(index_dir, rebuilding=previous is None)
             known = {a.path: a for a in previous.articles()} if previous else {}
             warnings: list[str] = []
             counts = {"added": 0, "updated": 0, "unchanged": 0}
@@ -262,10 +262,8 @@ def build_from_articles(
     timer = _Timer()
     new = [_NewArticle(article, None, None, None) for article in articles]
     with index_lock(settings.index_dir):
-        collect_garbage(settings.index_dir)
-        manifest, embedded = _write_update(
-            settings, None, new, [], len(articles), embedder, tokenizer, Records(settings.index_dir), timer, show_progress
-        )
+        records = _prepare(settings.index_dir, rebuilding=True)
+        manifest, embedded = _write_update(settings, None, new, [], len(articles), embedder, tokenizer, records, timer, show_progress)
         collect_garbage(settings.index_dir)
     return BuildSummary(
         articles=len(articles),
@@ -278,12 +276,32 @@ def build_from_articles(
     )
 
 
+def _prepare(index_dir: Path, *, rebuilding: bool) -> Records:
+    """Remove the debris of a write that died and open the database.
+
+    A rebuild also starts over from an index it cannot read: an unreadable commit is left
+    for the clean-up after the new commit, an unreadable database is replaced.
+    """
+    try:
+        collect_garbage(index_dir)
+        records = Records(index_dir)
+        return records.checked() if rebuilding else records
+    except IndexCorruptError as error:
+        if not rebuilding:
+            raise
+        log.warning("starting the index afresh: %s", error)
+        discard_database(index_dir)
+        return Records(index_dir)
+
+
 def _previous(settings: Settings, tokenizer: Tokenizer, rebuild: bool) -> tuple[Snapshot | None, str | None]:
     """The commit an update can build on, or None and why everything is rebuilt."""
     try:
         snapshot = load_snapshot(settings.index_dir)
     except IndexMissingError:
         return None, None
+    except IndexFormatError as error:
+        return None, f"index format changed ({error})"
     except IndexCorruptError as error:
         log.warning("rebuilding everything: %s", error)
         return None, f"the current index is unreadable ({error})"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexBusyError", "IndexWriteError", "ReaderError"]
+__all__ = ["QAError", "IngestError", "IndexMissingError", "IndexCorruptError", "IndexFormatError", "IndexBusyError", "IndexWriteError", "ReaderError"]
 
 
 class QAError(Exception):
@@ -17,6 +17,10 @@ class IndexCorruptError(QAError):
     """An index file is missing, truncated or disagrees with the manifest."""
 
 
+class IndexFormatError(IndexCorruptError):
+    """An index written in another format: `qa index` rebuilds it."""
+
+
 class IngestError(QAError):
     """A corpus file that cannot be read as an article; the message says why."""
 
@@ -26,7 +30,7 @@ class IndexBusyError(QAError):
 
 
 class IndexWriteError(QAError):
-    """A new snapshot could not be written (disk full, no permission); the old one serves on."""
+    """A new commit could not be written (disk full, no permission); the old one serves on."""
 
 
 class ReaderError(QAError):

@@ -12,7 +12,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from .errors import IndexCorruptError
+from .errors import IndexCorruptError, IndexFormatError
 
 __all__ = [
     "FORMAT_VERSION",
@@ -156,8 +156,8 @@ def read_manifest(file: Path) -> Manifest:
     if not isinstance(data, dict) or "format_version" not in data:
         raise IndexCorruptError(f"{file}: not a manifest of this program; rebuild with `qa index --rebuild`")
     if data["format_version"] != FORMAT_VERSION:
-        raise IndexCorruptError(
-            f"{file}: index format {data['format_version']} is not {FORMAT_VERSION}; rebuild it with `qa index --rebuild`"
+        raise IndexFormatError(
+            f"{file}: index format {data['format_version']}, this program's is {FORMAT_VERSION}; `qa index` rebuilds it"
         )
     try:
         return Manifest.from_json(data)

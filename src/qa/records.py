@@ -21,7 +21,7 @@ from pathlib import Path
 from .chunk import Passage
 from .errors import IndexCorruptError
 
-__all__ = ["ArticleRecord", "Records"]
+__all__ = ["ArticleRecord", "Records", "discard_database"]
 
 DATABASE = "passages.sqlite"
 
@@ -106,6 +106,17 @@ class Records:
                 raise IndexCorruptError(f"{self.path}: cannot open the passage database ({error}); rebuild with `qa index --rebuild`") from None
             self._local.connection = connection
         return connection
+
+    def checked(self) -> Records:
+        """This database, once SQLite has found it whole (IndexCorruptError otherwise)."""
+        try:
+            result = self._connection().execute("PRAGMA quick_check").fetchone()[0]
+        except sqlite3.DatabaseError as error:
+            result = str(error)
+        if result != "ok":
+            self.close()
+            raise IndexCorruptError(f"{self.path}: damaged ({result}); rebuild with `qa index --rebuild`")
+        return self
 
     def close(self) -> None:
         connection = getattr(self._local, "connection", None)
@@ -201,6 +212,12 @@ class Records:
                 bounds = (_key(segment, 0), _key(segment + 1, 0))
                 connection.execute("DELETE FROM passages WHERE key >= ? AND key < ?", bounds)
                 connection.execute("DELETE FROM articles WHERE key >= ? AND key < ?", bounds)
+
+
+def discard_database(index_dir: Path) -> None:
+    """Remove an unreadable database (a rebuild writes a new one)."""
+    for file in index_dir.glob(f"{DATABASE}*"):
+        file.unlink(missing_ok=True)
 
 
 @contextmanager

@@ -32,7 +32,7 @@ import numpy as np
 
 from .chunk import Passage, id_of_number
 from .dense import Dense
-from .errors import IndexBusyError, IndexCorruptError, IndexMissingError, IndexWriteError
+from .errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexMissingError, IndexWriteError
 from .lexical import Bm25
 from .manifest import Manifest, commit_file_name, read_manifest, write_manifest
 from .records import ArticleRecord, Records
@@ -231,7 +231,7 @@ def _current_commit_file(index_dir: Path) -> Path:
         raise IndexMissingError(f"no index in {index_dir}; build one with `qa index --index {index_dir}`")
     name = pointer.read_text(encoding="utf-8").strip()
     if not name.startswith("commit-"):
-        raise IndexCorruptError(f"{pointer} names {name!r}, an index written by an older version; rebuild with `qa index --rebuild`")
+        raise IndexFormatError(f"{pointer} names {name!r}: an index in the format before segments; `qa index` rebuilds it")
     file = index_dir / _COMMITS / name
     if "/" in name or not file.is_file():
         raise IndexCorruptError(f"{pointer} names commit {name!r}, which does not exist; rebuild with `qa index --rebuild`")
