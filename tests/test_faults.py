@@ -6,6 +6,7 @@ import json
 import pytest
 
 import qa.build
+from qa.ingest import CorpusFile
 import qa.segment
 from qa.assistant import Assistant
 from qa.build import build_index
@@ -21,7 +22,7 @@ def indexed(tiny_corpus, settings, hashing_embedder, tokenizer):
 
 
 def test_a_file_deleted_while_indexing_is_skipped_with_a_warning(indexed, hashing_embedder, tokenizer, monkeypatch):
-    listed = qa.build.corpus_files(indexed.corpus_dir) + [indexed.corpus_dir / "vanished.md"]
+    listed = qa.build.corpus_files(indexed.corpus_dir) + [CorpusFile("vanished.md", str(indexed.corpus_dir / "vanished.md"))]
     monkeypatch.setattr(qa.build, "corpus_files", lambda folder: listed)
     summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert any("vanished.md" in w and "disappeared" in w for w in summary.warnings)

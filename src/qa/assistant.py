@@ -121,7 +121,7 @@ class Assistant:
         # The dictionary and the two models load side by side: ONNX Runtime builds its
         # sessions outside the GIL, so a cold start costs the slowest, not the sum.
         with ThreadPoolExecutor(3) as pool:
-            warmed = pool.submit(self.tokenizer.warm_up)
+            warmed = pool.submit(self.tokenizer.warm_up, tagging=True)
             span_model = pool.submit(_load_span_model, settings.reader) if reader is None else None
             loaded = pool.submit(load_embedder, model) if embedder is None or embedder.name != model else None
             warmed.result()
@@ -162,6 +162,8 @@ class Assistant:
 
     def _serve(self, snapshot: Snapshot) -> _Serving:
         model = snapshot.manifest.settings.model
+        # built now, so that a broken commit is refused at the switch rather than mid-question
+        _ = snapshot.lexical, snapshot.dense
         retriever = Retriever(snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings)
         return _Serving(snapshot, retriever, self._reader or self._own_reader(model))
 

@@ -41,7 +41,7 @@ from .ingest import Article, corpus_files, read_article
 from .lexical import Postings, term_hashes
 from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
 from .merge import choose_merges, merge_segments
-from .records import ArticleRecord, Records, discard_database
+from .records import ArticleRecord, FileState, Records, discard_database
 from .segment import write_deletions, write_segment
 from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir
 from .text import sentence_spans, simplified
@@ -116,7 +116,7 @@ class _NewArticle:
     article: Article
     bytes: int | None
     mtime_ns: int | None
-    replaces: ArticleRecord | None  # the version indexed before, if any
+    replaces: FileState | None  # the version indexed before, if any
 
 
 @dataclass
@@ -155,16 +155,15 @@ def build_index(
         previous, reason = _previous(settings, tokenizer, rebuild)
         try:
             records = _prepare(index_dir, rebuilding=previous is None)
-            known = {a.path: a for a in previous.articles()} if previous else {}
+            known = previous.file_states() if previous else {}
             warnings: list[str] = []
             counts = {"added": 0, "updated": 0, "unchanged": 0}
             new: list[_NewArticle] = []
             seen: set[str] = set()
-            for path in corpus_files(settings.corpus_dir):
-                source = path.relative_to(settings.corpus_dir).as_posix()
+            for source, path in corpus_files(settings.corpus_dir):
                 entry = known.get(source)
                 try:
-                    stat = path.stat()
+                    stat = os.stat(path)
                 except OSError:  # deleted between listing and reading: it is simply gone
                     warnings.append(f"skipped {source}: it disappeared while the index was being updated")
                     continue
@@ -174,7 +173,7 @@ def build_index(
                     continue
                 try:
                     with timer("read"):
-                        article = read_article(path, source=source)
+                        article = read_article(Path(path), source=source)
                 except IngestError as error:
                     if entry:  # an unreadable new version must not erase what was indexed
                         warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
@@ -316,7 +315,7 @@ def _write_update(
     settings: Settings,
     previous: Snapshot | None,
     new: list[_NewArticle],
-    replaced: list[ArticleRecord],
+    replaced: list[FileState],
     articles: int,
     embedder: Embedder | None,
     tokenizer: Tokenizer,
@@ -338,7 +337,7 @@ def _write_segments(
     settings: Settings,
     previous: Snapshot | None,
     new: list[_NewArticle],
-    replaced: list[ArticleRecord],
+    replaced: list[FileState],
     articles: int,
     embedder: Embedder | None,
     tokenizer: Tokenizer,
@@ -431,9 +430,9 @@ def _article_records(segment: int, group: list) -> Iterator[tuple[ArticleRecord,
         first += len(passages)
 
 
-def _mark_deleted(previous: Snapshot, entries: list[SegmentEntry], replaced: list[ArticleRecord], generation: int) -> list[SegmentEntry]:
+def _mark_deleted(previous: Snapshot, entries: list[SegmentEntry], replaced: list[FileState], generation: int) -> list[SegmentEntry]:
     """Entries with the documents of `replaced` articles marked deleted (new mark files)."""
-    by_segment: dict[int, list[ArticleRecord]] = {}
+    by_segment: dict[int, list[FileState]] = {}
     for article in replaced:
         by_segment.setdefault(article.segment, []).append(article)
     out = []
@@ -453,7 +452,7 @@ def _mark_deleted(previous: Snapshot, entries: list[SegmentEntry], replaced: lis
     return out
 
 
-def _reusable_vectors(previous: Snapshot | None, replaced: list[ArticleRecord]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def _reusable_vectors(previous: Snapshot | None, replaced: list[FileState]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """int8 rows and scales of the passages of articles about to be replaced, by passage id."""
     if previous is None or not replaced:
         return {}

@@ -17,11 +17,12 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .chunk import Passage
 from .errors import IndexCorruptError
 
-__all__ = ["ArticleRecord", "Records", "discard_database"]
+__all__ = ["ArticleRecord", "FileState", "Records", "discard_database"]
 
 DATABASE = "passages.sqlite"
 
@@ -80,7 +81,20 @@ class ArticleRecord:
     @classmethod
     def _from_row(cls, row: Sequence) -> ArticleRecord:
         segment, first_doc = divmod(row[0], _SEGMENT)
-        return cls(segment, first_doc, *row[1:11], repairs=tuple(json.loads(row[11])))
+        return cls(segment, first_doc, *row[1:11], repairs=tuple(json.loads(row[11])) if row[11] != "[]" else ())
+
+
+class FileState(NamedTuple):
+    """What an update compares a corpus file with, and where its passages are: the few
+    columns of an article it needs, read for a whole archive at once."""
+
+    segment: int
+    first_doc: int
+    passages: int
+    path: str
+    sha256: str
+    bytes: int | None
+    mtime_ns: int | None
 
 
 class Records:
@@ -166,12 +180,24 @@ class Records:
             out.extend(ArticleRecord._from_row(row) for row in rows)
         return out
 
+    def file_states(self, segments: Sequence[int]) -> list[FileState]:
+        """The file state of every article written in the given segments (deleted ones included)."""
+        out: list[FileState] = []
+        connection = self._connection()
+        for segment in sorted(segments):
+            rows = connection.execute(
+                "SELECT key, passages, path, sha256, bytes, mtime_ns FROM articles WHERE key >= ? AND key < ?",
+                (_key(segment, 0), _key(segment + 1, 0)),
+            )
+            out.extend(FileState(segment, key - segment * _SEGMENT, *rest) for key, *rest in rows)
+        return out
+
     def articles_at(self, path: str) -> list[ArticleRecord]:
         """Every article written from file `path`, in any segment."""
         rows = self._connection().execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE path = ?", (path,))
         return [ArticleRecord._from_row(row) for row in rows]
 
-    def touch(self, article: ArticleRecord, size: int, mtime_ns: int) -> None:
+    def touch(self, article: FileState, size: int, mtime_ns: int) -> None:
         """Record a file's new size and time when its text is unchanged (no new segment)."""
         self._connection().execute(
             "UPDATE articles SET bytes = ?, mtime_ns = ? WHERE key = ?", (size, mtime_ns, _key(article.segment, article.first_doc))

@@ -19,6 +19,7 @@ import os
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -43,8 +44,7 @@ class Segment:
     number: int
     path: Path
     postings: Postings
-    vectors: SegmentVectors
-    ids: np.ndarray  # uint64: each document's passage id as a number (qa.build._passage_keys)
+    ids: np.ndarray  # uint64: each document's passage id as a number (qa.chunk.id_number)
 
     @property
     def docs(self) -> int:
@@ -53,6 +53,17 @@ class Segment:
     @property
     def name(self) -> str:
         return segment_name(self.number)
+
+    @cached_property
+    def vectors(self) -> SegmentVectors:
+        """The sentence vectors, read on first use (an index update rarely needs them)."""
+        try:
+            vectors = SegmentVectors.load(self.path)
+        except (OSError, ValueError, RuntimeError) as error:  # faiss reports read failures as RuntimeError
+            raise IndexCorruptError(f"{self.path}: unreadable dense index ({error}); rebuild with `qa index --rebuild`") from None
+        if len(vectors.owners) and vectors.owners[-1] + 1 != self.docs:
+            raise IndexCorruptError(f"{self.path}: postings and vectors disagree on the document count; rebuild with `qa index --rebuild`")
+        return vectors
 
     @classmethod
     def open(cls, segments_dir: Path, number: int) -> Segment:
@@ -71,11 +82,11 @@ class Segment:
                 )
         try:
             ids = np.load(path / _IDS, mmap_mode="r", allow_pickle=False)
-            segment = cls(number, path, Postings.load(path), SegmentVectors.load(path), ids)
-        except (OSError, ValueError, RuntimeError) as error:  # faiss reports read failures as RuntimeError
+            segment = cls(number, path, Postings.load(path), ids)
+        except (OSError, ValueError) as error:
             raise IndexCorruptError(f"{path}: unreadable segment ({error}); rebuild with `qa index --rebuild`") from None
-        if segment.docs != description["docs"] or len(ids) != segment.docs or (len(segment.vectors.owners) and segment.vectors.owners[-1] + 1 != segment.docs):
-            raise IndexCorruptError(f"{path}: postings and vectors disagree on the document count; rebuild with `qa index --rebuild`")
+        if segment.docs != description["docs"] or len(ids) != segment.docs:
+            raise IndexCorruptError(f"{path}: postings and passage ids disagree on the document count; rebuild with `qa index --rebuild`")
         return segment
 
     def nbytes(self) -> dict[str, int]:

@@ -25,6 +25,7 @@ import shutil
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
+from functools import cached_property
 from pathlib import Path
 from typing import IO
 
@@ -35,7 +36,7 @@ from .dense import Dense
 from .errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexMissingError, IndexWriteError
 from .lexical import Bm25
 from .manifest import Manifest, commit_file_name, read_manifest, write_manifest
-from .records import ArticleRecord, Records
+from .records import ArticleRecord, FileState, Records
 from .segment import Segment, fsync_dir, read_deletions
 
 __all__ = [
@@ -80,16 +81,21 @@ class Snapshot:
         # each position's passage id as a number: ties are broken by it, the same however
         # the index is split into segments
         self.keys = np.concatenate([s.ids for s in self.segments]) if self.segments else np.zeros(0, np.uint64)
-        self.lexical = Bm25([(s.postings, live) for s, live in zip(self.segments, self._live)], manifest.settings.bm25)
-        self.dense = Dense(
-            [(s.vectors, live) for s, live in zip(self.segments, self._live)], [s.docs for s in self.segments], self.keys
-        )
         self._segment_index = {s.number: i for i, s in enumerate(self.segments)}
         self._articles: dict[str, ArticleRecord] | None = None
 
     @property
     def name(self) -> str:
         return self.manifest.name
+
+    # Built on first use: an index update reads the commit without searching it.
+    @cached_property
+    def lexical(self) -> Bm25:
+        return Bm25([(s.postings, live) for s, live in zip(self.segments, self._live)], self.manifest.settings.bm25)
+
+    @cached_property
+    def dense(self) -> Dense:
+        return Dense([(s.vectors, live) for s, live in zip(self.segments, self._live)], [s.docs for s in self.segments], self.keys)
 
     def close(self) -> None:
         """Let go of the commit (the clean-up may then remove it) and of the database."""
@@ -129,6 +135,11 @@ class Snapshot:
         """The live articles, in index order."""
         return list(self._article_index().values())
 
+    def file_states(self) -> dict[str, FileState]:
+        """The live articles' file states by path (what an update compares the corpus with)."""
+        states = self.records.file_states([s.number for s in self.segments])
+        return {state.path: state for state in states if self._is_live(state)}
+
     def article(self, path: str) -> ArticleRecord | None:
         """The live article of file `path` (one indexed query; the list is not loaded)."""
         if self._articles is not None:
@@ -138,7 +149,7 @@ class Snapshot:
                 return record
         return None
 
-    def _is_live(self, record: ArticleRecord) -> bool:
+    def _is_live(self, record: ArticleRecord | FileState) -> bool:
         live = self._live[self._segment_index[record.segment]]
         return live is None or bool(live[record.first_doc])
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from threading import Lock
 
 import jieba
@@ -45,16 +45,25 @@ class Tokenizer:
     def __init__(self) -> None:
         logging.getLogger("jieba").setLevel(logging.WARNING)
         self._jieba = jieba.Tokenizer()
-        self._tagger = jieba.posseg.POSTokenizer(self._jieba)
         self._lock = Lock()
         # Tagging is the costliest step of reading and fact-checking, and the same passages
         # come back question after question.
         self._tagged = lru_cache(maxsize=8192)(self._tag)
 
-    def warm_up(self) -> None:
-        """Load jieba's dictionary now rather than on the first question."""
+    def warm_up(self, *, tagging: bool = False) -> None:
+        """Load jieba's dictionary (and with `tagging`, the part-of-speech tables) now
+        rather than on the first question."""
         with self._lock:
             self._jieba.initialize()
+        if tagging:
+            _ = self._tagger  # built on first access
+
+    @cached_property
+    def _tagger(self) -> jieba.posseg.POSTokenizer:
+        """Part-of-speech tagging, for readers and fact-checks only: its tables take half a
+        second to load, which an index update that only tokenizes need not pay."""
+        with self._lock:
+            return jieba.posseg.POSTokenizer(self._jieba)
 
     def words(self, text: str) -> list[str]:
         """jieba search-mode words of folded text, punctuation and spaces dropped."""
