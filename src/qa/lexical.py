@@ -151,7 +151,9 @@ class Bm25:
         # each document's length normalisation, k1 · (1 − b + b · len / avg), once per commit
         k1, b = params.k1, params.b
         average = self.average_length or 1.0
-        self._norms = [(k1 * (1.0 - b + b * np.asarray(p.lengths, dtype=np.float64) / average)) for p, _ in self._segments]
+        self._norms = [
+            (k1 * (1.0 - b + b * np.asarray(p.lengths, dtype=np.float64) / average)).astype(np.float32) for p, _ in self._segments
+        ]
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query (zero for deleted ones and non-matches).
@@ -172,16 +174,17 @@ class Bm25:
                     frequency[t] += int(np.count_nonzero(live[postings.docs[starts[t] : ends[t]]]))
         n = self.documents
         idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
-        positions, weights = [], []
         for (postings, live), (starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
-            for t in np.flatnonzero(ends > starts):
-                docs = postings.docs[starts[t] : ends[t]]
-                tf = postings.freqs[starts[t] : ends[t]].astype(np.float64)
-                if live is not None:
-                    keep = live[docs]
-                    docs, tf = docs[keep], tf[keep]
-                positions.append(docs + base)
-                weights.append(idf[t] * tf / (tf + norms[docs]))
-        if positions:
-            out += np.bincount(np.concatenate(positions), weights=np.concatenate(weights), minlength=self.size).astype(np.float32)
+            present = np.flatnonzero(ends > starts)
+            if not len(present):
+                continue
+            # all the query's postings in this segment at once: fewer, larger numpy calls
+            docs = np.concatenate([postings.docs[starts[t] : ends[t]] for t in present])
+            tf = np.concatenate([postings.freqs[starts[t] : ends[t]] for t in present]).astype(np.float32)
+            weight = np.repeat(idf[present].astype(np.float32), (ends - starts)[present])
+            if live is not None:
+                keep = live[docs]
+                docs, tf, weight = docs[keep], tf[keep], weight[keep]
+            contribution = weight * tf / (tf + norms[docs])
+            out[base : base + postings.size] += np.bincount(docs, weights=contribution, minlength=postings.size)
         return out
