@@ -22,6 +22,8 @@ def recall_at_1(tops: Sequence[str | None], questions: Sequence[Question]) -> fl
 
 
 def memory_mb() -> dict:
-    """Peak and current resident memory of this process, in MB (Linux)."""
+    """Peak and current resident memory of this process, in MB (Linux); the current split
+    into the process's own memory (anonymous) and pages of mapped files (the index)."""
     status = dict(line.split(":", 1) for line in Path("/proc/self/status").read_text().splitlines() if ":" in line)
-    return {"peak_rss": int(status["VmHWM"].split()[0]) // 1024, "rss": int(status["VmRSS"].split()[0]) // 1024}
+    fields = (("peak_rss", "VmHWM"), ("rss", "VmRSS"), ("anonymous", "RssAnon"), ("mapped_files", "RssFile"))
+    return {name: int(status[key].split()[0]) // 1024 for name, key in fields}
