@@ -184,21 +184,32 @@ def test_killed_rebuilds_updates_and_merges_never_change_the_answer_and_the_next
     expected = answer()
     assert expected[1] == "73亿元"
     killed = 0
-    for number, kind in enumerate(["--rebuild"] * 5 + ["update"] * 5 + ["--optimize"] * 5):
-        if kind == "update":
-            note(number, 2)
-        if kind == "--optimize":  # a few small segments for the merge to work on
-            for n in range(3):
-                note(100 + n, number)
-                assert _qa("index", "--corpus", corpus, "--index", index, *fast, "--no-merge").wait(timeout=120) == 0
-        flags = () if kind == "update" else (kind,)
-        run = _qa("index", "--corpus", corpus, "--index", index, *fast, *flags, "--json")
-        time.sleep((0.5, 1.0, 1.5, 2.0, 2.5)[number % 5])
-        if run.poll() is None:
-            os.kill(run.pid, signal.SIGKILL)
-            killed += 1
-        run.wait(timeout=60)
-        assert answer() == expected
+    number = 0
+    for kind in ("--rebuild", "update", "--optimize"):
+        duration = None
+        # one run to completion, timed; then five killed at 50–90% of that time, when
+        # most of the run is writing (the first half is mostly starting up)
+        for share in (None, 0.5, 0.6, 0.7, 0.8, 0.9):
+            number += 1
+            if kind == "update":
+                note(number, 2)
+            if kind == "--optimize":  # a few small segments for the merge to work on
+                for n in range(3):
+                    note(100 + n, number)
+                    assert _qa("index", "--corpus", corpus, "--index", index, *fast, "--no-merge").wait(timeout=120) == 0
+            flags = () if kind == "update" else (kind,)
+            started = time.monotonic()
+            run = _qa("index", "--corpus", corpus, "--index", index, *fast, *flags, "--json")
+            if share is None:
+                assert run.wait(timeout=120) == 0
+                duration = time.monotonic() - started
+            else:
+                time.sleep(share * duration)
+                if run.poll() is None:
+                    os.kill(run.pid, signal.SIGKILL)
+                    killed += 1
+                run.wait(timeout=60)
+            assert answer() == expected
     assert killed >= 10  # the kills landed while the writes were running
     final = _qa("index", "--corpus", corpus, "--index", index, *fast, "--optimize", "--json")
     out, err = final.communicate(timeout=300)
