@@ -42,4 +42,4 @@ bench: $(VENV)/.installed-bench
 	$(PYTHON) bench/run.py --passages $(PASSAGES)
 
 clean:
-	rm -rf $(VENV) index/snapshots index/CURRENT
+	rm -rf $(VENV) index/segments index/commits index/CURRENT index/passages.sqlite* index/.lock
