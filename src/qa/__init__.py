@@ -1,6 +1,6 @@
 """Question answering over Chinese news articles.
 
-corpus → `ingest` (Article) → `chunk` (Passage) → `build` (BM25 + FAISS snapshot in `store`)
+corpus → `ingest` (Article) → `chunk` (Passage) → `build` (a segment: BM25 postings, vectors, SQLite rows; a commit in `store`)
 question → `search` (hybrid retrieval) → `answer` (sentence, highlights) → `assistant` (Response)
 """
 

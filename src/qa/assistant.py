@@ -1,10 +1,10 @@
 """Ask a question of the index: retrieve, locate the answer, and shape the JSON contract.
 
-An `Assistant` follows the index: before each question it checks which snapshot is
-current (one small file read) and switches to a new one when a build has finished. A
-question keeps the snapshot it started with to the end, so none is answered half from
-the old index and half from the new. A new snapshot that cannot be loaded is reported and
-the old one keeps serving.
+An `Assistant` follows the index: before each question it checks which commit is
+current (one small file read) and switches to a new one when a write has finished. A
+question keeps the snapshot of the commit it started with to the end, so none is answered
+half from the old index and half from the new. A new commit that cannot be loaded is
+reported and the old one keeps serving.
 """
 
 from __future__ import annotations
@@ -102,7 +102,7 @@ class _Serving:
 
 
 class Assistant:
-    """Answers questions from the current index snapshot; models are loaded once."""
+    """Answers questions from the current commit of the index; models are loaded once."""
 
     def __init__(
         self,
