@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import logging
 from collections import OrderedDict
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
@@ -115,31 +114,20 @@ class Assistant:
     ) -> None:
         self.settings = settings
         self.tokenizer = tokenizer or Tokenizer()
-        explicit = snapshot is not None
-        snapshot = snapshot or load_snapshot(settings.index_dir)
-        model = snapshot.manifest.settings.model
-        # The dictionary and the two models load side by side: ONNX Runtime builds its
-        # sessions outside the GIL, so a cold start costs the slowest, not the sum.
-        with ThreadPoolExecutor(3) as pool:
-            warmed = pool.submit(self.tokenizer.warm_up, tagging=True)
-            span_model = pool.submit(_load_span_model, settings.reader) if reader is None else None
-            loaded = pool.submit(load_embedder, model) if embedder is None or embedder.name != model else None
-            warmed.result()
-            # None: a reader built on the rule reader fitted for the serving index's model
-            self._reader = reader if reader is not None else _load_model_reader(settings.reader)
-            self._span_model = span_model.result() if span_model is not None else None
-            self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
-            if loaded is not None:
-                self._embedders[model] = loaded.result()
+        self.tokenizer.warm_up(tagging=True)
+        # None: a reader built on the rule reader fitted for the serving index's model
+        self._reader = reader if reader is not None else _load_model_reader(settings.reader)
+        self._span_model = None if reader is not None else _load_span_model(settings.reader)
+        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
         self._span_weights = SpanWeights.packaged() if self._span_model is not None else None
         self._rule_readers: dict[str, RuleReader] = {}
-        self._follow = not explicit  # a snapshot given explicitly is kept
+        self._follow = snapshot is None  # a snapshot given explicitly is kept
         self._switch = Lock()
         # Recent answers by (snapshot, question, k, mode): a question asked again (a popular
         # one, a page reloaded) costs a dictionary lookup. A new snapshot changes the key.
         self._answered: OrderedDict[tuple, Response] = OrderedDict()
         self._answered_lock = Lock()  # not the switch lock: a reload must not hold up the cache
-        self._serving = self._serve(snapshot)
+        self._serving = self._serve(snapshot or load_snapshot(settings.index_dir))
 
     @property
     def snapshot(self) -> Snapshot:
