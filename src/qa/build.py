@@ -19,7 +19,6 @@ import importlib.metadata
 import logging
 import multiprocessing
 import os
-import sqlite3
 import time
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -36,14 +35,14 @@ from .chunk import Passage, chunk_article, id_number, id_of_number
 from .config import Settings
 from .dense import SegmentVectors, quantize
 from .embed import Embedder, load_embedder
-from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IndexWriteError, IngestError, QAError
+from .errors import IndexCorruptError, IndexFormatError, IndexMissingError, IngestError, QAError
 from .ingest import Article, corpus_files, read_article
 from .lexical import Postings, term_hashes
 from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
 from .merge import choose_merges, merge_segments
 from .records import ArticleRecord, FileState, Records, discard_database
 from .segment import write_deletions, write_segment
-from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir
+from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir, writing
 from .text import sentence_spans, simplified
 from .tokens import Tokenizer
 
@@ -324,72 +323,52 @@ def _write_update(
     show_progress: bool,
 ) -> tuple[Manifest, int]:
     """Write the segments of `new` articles and the deletion marks of `replaced` ones, then commit."""
-    try:
-        return _write_segments(settings, previous, new, replaced, articles, embedder, tokenizer, records, timer, show_progress)
-    except (OSError, RuntimeError, sqlite3.Error) as error:  # faiss reports write failures as RuntimeError
-        reason = getattr(error, "strerror", None) or str(error)
-        raise IndexWriteError(
-            f"cannot write the index to {settings.index_dir} ({reason}); the previous index is unchanged and still in use"
-        ) from None
-
-
-def _write_segments(
-    settings: Settings,
-    previous: Snapshot | None,
-    new: list[_NewArticle],
-    replaced: list[FileState],
-    articles: int,
-    embedder: Embedder | None,
-    tokenizer: Tokenizer,
-    records: Records,
-    timer: _Timer,
-    show_progress: bool,
-) -> tuple[Manifest, int]:
-    index_dir = settings.index_dir
-    generation = next_generation(index_dir)
-    with timer("chunk"):
-        chunked = [(n, chunk_article(n.article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)) for n in new]
-        chunked = [(n, passages) for n, passages in chunked if passages]
-    if previous is None and not chunked:
-        raise QAError("the articles contain no text to index")
-    reusable = _reusable_vectors(previous, [n.replaces for n, _ in chunked if n.replaces])
-    entries = list(previous.manifest.segments) if previous else []
-    dimension = previous.manifest.dimension if previous else 0
-    number = generation
-    embedded = 0
-    groups = _groups(chunked, SEGMENT_MAX_DOCS)
-    for group in groups:
-        passages = [p for _, ps in group for p in ps]
-        with timer("tokenize"):
-            hashes = _term_hashes(passages, tokenizer)
-        with timer("bm25"):
-            postings = Postings.build(hashes)
-        del hashes
-        codes, scales, owners, count, embedder = _vectors(passages, reusable, embedder, settings, timer, show_progress)
-        embedded += count
-        dimension = codes.shape[1]
-        with timer("faiss"):
-            vectors = SegmentVectors.build(codes, scales, owners, exact_max_vectors=settings.dense_exact_max_vectors)
-        with timer("write"):
-            segment = write_segment(segments_dir(index_dir), number, postings, vectors, ids=_passage_keys(passages))
-            records.add_segment(number, _article_records(number, group))
-        entries.append(SegmentEntry(segment.name, segment.docs))
-        number += 1
-    with timer("write"):
-        if previous is not None and replaced:
-            entries = _mark_deleted(previous, entries, replaced, number)
+    with writing(settings.index_dir):
+        index_dir = settings.index_dir
+        generation = next_generation(index_dir)
+        with timer("chunk"):
+            chunked = [(n, chunk_article(n.article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)) for n in new]
+            chunked = [(n, passages) for n, passages in chunked if passages]
+        if previous is None and not chunked:
+            raise QAError("the articles contain no text to index")
+        reusable = _reusable_vectors(previous, [n.replaces for n, _ in chunked if n.replaces])
+        entries = list(previous.manifest.segments) if previous else []
+        dimension = previous.manifest.dimension if previous else 0
+        number = generation
+        embedded = 0
+        groups = _groups(chunked, SEGMENT_MAX_DOCS)
+        for group in groups:
+            passages = [p for _, ps in group for p in ps]
+            with timer("tokenize"):
+                hashes = _term_hashes(passages, tokenizer)
+            with timer("bm25"):
+                postings = Postings.build(hashes)
+            del hashes
+            codes, scales, owners, count, embedder = _vectors(passages, reusable, embedder, settings, timer, show_progress)
+            embedded += count
+            dimension = codes.shape[1]
+            with timer("faiss"):
+                vectors = SegmentVectors.build(codes, scales, owners, exact_max_vectors=settings.dense_exact_max_vectors)
+            with timer("write"):
+                segment = write_segment(segments_dir(index_dir), number, postings, vectors, ids=_passage_keys(passages))
+                records.add_segment(number, _article_records(number, group))
+            entries.append(SegmentEntry(segment.name, segment.docs))
             number += 1
-        manifest = Manifest(
-            generation=number,
-            settings=index_settings(settings, tokenizer, embedder.name if embedder is not None else settings.model),
-            dimension=dimension,
-            segments=tuple(entries),
-            articles=articles,
-            created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-            libraries=_library_versions(),
-        )
-        commit(index_dir, manifest)
-    return manifest, embedded
+        with timer("write"):
+            if previous is not None and replaced:
+                entries = _mark_deleted(previous, entries, replaced, number)
+                number += 1
+            manifest = Manifest(
+                generation=number,
+                settings=index_settings(settings, tokenizer, embedder.name if embedder is not None else settings.model),
+                dimension=dimension,
+                segments=tuple(entries),
+                articles=articles,
+                created_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                libraries=_library_versions(),
+            )
+            commit(index_dir, manifest)
+        return manifest, embedded
 
 
 def _groups(chunked: list, max_docs: int) -> list[list]:

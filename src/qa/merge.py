@@ -24,7 +24,7 @@ from .dense import SegmentVectors
 from .lexical import Postings
 from .manifest import Manifest, SegmentEntry
 from .records import Records
-from .store import Snapshot, collect_garbage, commit, load_snapshot, next_generation, segments_dir
+from .store import Snapshot, collect_garbage, commit, load_snapshot, next_generation, segments_dir, writing
 from .segment import Segment, write_segment
 
 __all__ = ["MERGE_FACTOR", "choose_merges", "merge_segments"]
@@ -79,7 +79,8 @@ def merge_segments(
                 return manifest, merged  # another commit came first: leave it be
             group = groups[0]
             number = next_generation(index_dir)
-            segment = _write_merged(index_dir, snapshot, group, number, exact_max_vectors)
+            with writing(index_dir):
+                segment = _write_merged(index_dir, snapshot, group, number, exact_max_vectors)
             entries = [e for i, e in enumerate(manifest.segments) if i not in group]
             entries.insert(min(group), SegmentEntry(segment.name, segment.docs))
             manifest = replace(

@@ -22,6 +22,7 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
+import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
@@ -49,6 +50,7 @@ __all__ = [
     "next_generation",
     "read_current_manifest",
     "segments_dir",
+    "writing",
 ]
 
 _POINTER = "CURRENT"
@@ -262,9 +264,22 @@ def next_generation(index_dir: Path) -> int:
     return max(used) + 1
 
 
+@contextmanager
+def writing(index_dir: Path) -> Iterator[None]:
+    """Report a failed write (disk full, no permission; FAISS says RuntimeError, SQLite its
+    own error) as IndexWriteError: nothing is committed, the previous index serves on."""
+    try:
+        yield
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        reason = getattr(error, "strerror", None) or str(error)
+        raise IndexWriteError(
+            f"cannot write the index to {index_dir} ({reason}); the previous index is unchanged and still in use"
+        ) from None
+
+
 def commit(index_dir: Path, manifest: Manifest) -> None:
     """Make `manifest` the current commit (its segments and deletion marks are on disk)."""
-    try:
+    with writing(index_dir):
         commits = index_dir / _COMMITS
         commits.mkdir(parents=True, exist_ok=True)
         file = commits / commit_file_name(manifest.generation)
@@ -282,10 +297,6 @@ def commit(index_dir: Path, manifest: Manifest) -> None:
             os.fsync(out.fileno())
         os.replace(staged, pointer)
         fsync_dir(index_dir)
-    except OSError as error:
-        raise IndexWriteError(
-            f"cannot write the index to {index_dir} ({error.strerror or error}); the previous index is unchanged and still in use"
-        ) from None
 
 
 def collect_garbage(index_dir: Path) -> None:
