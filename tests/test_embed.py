@@ -64,3 +64,21 @@ def test_unloadable_model_says_what_to_do(tmp_path):
         load_embedder(str(tmp_path / "no-such-model"))
     with pytest.raises(EmbedderError):
         load_embedder("  ")
+
+
+def test_long_texts_are_cut_as_the_tokenizers_own_truncation_cuts_them(default_embedder):
+    """The embedder's tokenizer does not truncate (the span model shares it and reads
+    whole passages); the embedder cuts texts to the model's length itself, the same way."""
+    from tokenizers import Tokenizer
+
+    from qa.e5_wheel import model_folder
+    from qa.embed import _max_seq_length, _truncated, shared_tokenizer
+
+    tokenizer = shared_tokenizer(default_embedder)
+    assert tokenizer is not None and tokenizer.truncation is None
+    limit = _max_seq_length(model_folder())
+    truncating = Tokenizer.from_file(str(model_folder() / "tokenizer.json"))
+    truncating.enable_truncation(limit)
+    for text in ["武清区。", "京津产业新城以科技创新为引领，" * 200]:
+        assert _truncated(tokenizer.encode(text).ids, limit) == truncating.encode(text).ids
+    assert len(tokenizer.encode("京津产业新城以科技创新为引领，" * 200).ids) > limit

@@ -3,6 +3,7 @@ small segments are merged by size class."""
 
 import dataclasses
 import random
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -28,9 +29,9 @@ def article(rng: random.Random, number: int) -> str:
     return f"# 新闻{number}\n\n" + "\n\n".join(paragraphs)
 
 
-def tops(settings, embedder, tokenizer, mode):
+def tops(settings, embedder, tokenizer, mode, executor=None):
     snapshot = load_snapshot(settings.index_dir)
-    retriever = Retriever(snapshot, embedder=embedder, tokenizer=tokenizer, settings=settings)
+    retriever = Retriever(snapshot, embedder=embedder, tokenizer=tokenizer, settings=settings, executor=executor)
     out = []
     for question in QUESTIONS:
         results = retriever.search(question, k=10, mode=mode)
@@ -63,8 +64,11 @@ def test_an_index_updated_article_by_article_ranks_as_a_fresh_build(tmp_path, se
     updated.close()
     fresh = dataclasses.replace(settings, index_dir=tmp_path / "fresh")
     build_index(fresh, embedder=hashing_embedder, tokenizer=tokenizer)
-    for mode in ("bm25", "dense", "hybrid"):
-        assert tops(settings, hashing_embedder, tokenizer, mode) == tops(fresh, hashing_embedder, tokenizer, mode), mode
+    with ThreadPoolExecutor(max_workers=2) as threads:  # segments searched side by side, as the app does
+        for mode in ("bm25", "dense", "hybrid"):
+            expected = tops(fresh, hashing_embedder, tokenizer, mode)
+            assert tops(settings, hashing_embedder, tokenizer, mode) == expected, mode
+            assert tops(settings, hashing_embedder, tokenizer, mode, threads) == expected, mode
 
 
 def test_ten_segments_of_a_size_class_merge_into_one():

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
 from collections import OrderedDict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from threading import Lock
@@ -21,7 +23,7 @@ import numpy as np
 from .answer import Answer, Highlight, term_highlights
 from .chunk import Passage
 from .config import RULES_READER, TRAINED_READER, Settings
-from .embed import Embedder, load_embedder
+from .embed import Embedder, load_embedder, shared_tokenizer
 from .question import Query
 from .records import ArticleRecord
 from .reader import Reader, ReaderModel, RuleReader
@@ -113,12 +115,19 @@ class Assistant:
         reader: Reader | None = None,
     ) -> None:
         self.settings = settings
+        # BM25 and the dense index's segments are searched side by side on the machine's cores
+        self._search_threads = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="qa-search")
+        first = snapshot or load_snapshot(settings.index_dir)
+        # the index's search structures load while the models do (FAISS reads its files
+        # without holding Python's lock; the models' loading holds it)
+        opening = self._search_threads.submit(lambda: (first.lexical, first.dense))
         self.tokenizer = tokenizer or Tokenizer()
         self.tokenizer.warm_up(tagging=True)
+        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
+        serving_embedder = self.embedder(first.manifest.settings.model)
         # None: a reader built on the rule reader fitted for the serving index's model
         self._reader = reader if reader is not None else _load_model_reader(settings.reader)
-        self._span_model = None if reader is not None else _load_span_model(settings.reader)
-        self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
+        self._span_model = None if reader is not None else _load_span_model(settings.reader, shared_tokenizer(serving_embedder))
         self._span_weights = SpanWeights.packaged() if self._span_model is not None else None
         self._rule_readers: dict[str, RuleReader] = {}
         self._follow = snapshot is None  # a snapshot given explicitly is kept
@@ -127,7 +136,8 @@ class Assistant:
         # one, a page reloaded) costs a dictionary lookup. A new snapshot changes the key.
         self._answered: OrderedDict[tuple, Response] = OrderedDict()
         self._answered_lock = Lock()  # not the switch lock: a reload must not hold up the cache
-        self._serving = self._serve(snapshot or load_snapshot(settings.index_dir))
+        opening.result()  # a broken commit fails here, as it would below
+        self._serving = self._serve(first)
 
     @property
     def snapshot(self) -> Snapshot:
@@ -152,7 +162,9 @@ class Assistant:
         model = snapshot.manifest.settings.model
         # built now, so that a broken commit is refused at the switch rather than mid-question
         _ = snapshot.lexical, snapshot.dense
-        retriever = Retriever(snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings)
+        retriever = Retriever(
+            snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings, executor=self._search_threads
+        )
         return _Serving(snapshot, retriever, self._reader or self._own_reader(model))
 
     def _own_reader(self, embedding_model: str) -> Reader:
@@ -266,13 +278,14 @@ def _load_model_reader(name: str) -> Reader | None:
     return NeuralReader(name)
 
 
-def _load_span_model(name: str) -> SpanModel | None:
-    """The span model of `--reader trained` (shipped) or `--reader WEIGHTS.safetensors`."""
+def _load_span_model(name: str, tokenizer) -> SpanModel | None:
+    """The span model of `--reader trained` (shipped) or `--reader WEIGHTS.safetensors`;
+    `tokenizer`: the e5 embedder's, to share, or None."""
     if name == TRAINED_READER:
-        return SpanModel.packaged()
+        return SpanModel.packaged(tokenizer=tokenizer)
     if name.endswith(".safetensors"):
         path = Path(name)
         if not path.is_file():
             raise ReaderError(f"no reader weights at {name}")
-        return SpanModel.from_weights(path)
+        return SpanModel.from_weights(path, tokenizer=tokenizer)
     return None

@@ -31,7 +31,7 @@ RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -190,14 +190,16 @@ class Dense:
         segment = int(np.searchsorted(self._bases, position, side="right")) - 1
         return segment, position - int(self._bases[segment])
 
-    def search(self, query: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and positions of up to `k` best passages, best first."""
+    def search(self, query: np.ndarray, k: int, *, map_segments: Callable = map) -> tuple[np.ndarray, np.ndarray]:
+        """Scores and positions of up to `k` best passages, best first.
+
+        `map_segments` searches the segments: `map`, or an executor's `map` to search them
+        side by side (FAISS and numpy release Python's lock while they scan).
+        """
         query = _as_row(query)
-        scores, positions = [], []
-        for (vectors, live), base in zip(self._segments, self._bases):
-            found_scores, docs = vectors.search(query, k, live)
-            scores.append(found_scores)
-            positions.append(docs + base)
+        found = list(map_segments(lambda segment: segment[0].search(query, k, segment[1]), self._segments))
+        scores = [found_scores for found_scores, _ in found]
+        positions = [docs + base for (_, docs), base in zip(found, self._bases)]
         if not scores:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
         scores, positions = np.concatenate(scores), np.concatenate(positions)

@@ -16,8 +16,10 @@ were chosen").
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import Executor, Future
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, TypeVar
 
 import numpy as np
 
@@ -32,6 +34,7 @@ from .tokens import Tokenizer
 __all__ = ["Mode", "ScoredPassage", "Retriever"]
 
 Mode = Literal["hybrid", "bm25", "dense"]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -45,13 +48,25 @@ class ScoredPassage:
 
 
 class Retriever:
-    def __init__(self, snapshot: Snapshot, *, embedder: Embedder, tokenizer: Tokenizer, settings: Settings) -> None:
+    def __init__(
+        self,
+        snapshot: Snapshot,
+        *,
+        embedder: Embedder,
+        tokenizer: Tokenizer,
+        settings: Settings,
+        executor: Executor | None = None,
+    ) -> None:
+        """`executor`: threads on which BM25 and the dense index's segments are searched
+        side by side (None: one after another, in the caller's thread). Its tasks never
+        wait on each other, so callers may share it, but must not call `search` from it."""
         if embedder.name != snapshot.manifest.settings.model:
             raise ValueError(f"index was built with {snapshot.manifest.settings.model!r}, not {embedder.name!r}")
         self.snapshot = snapshot
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._settings = settings
+        self._executor = executor
         self._fusion = settings.fusion_for(embedder.name)  # the model is fixed: derive once
 
     def embed_questions(self, questions: list[str]) -> np.ndarray:
@@ -97,22 +112,24 @@ class Retriever:
         k = max(0, min(k, size))
         pool_size = min(max(self._settings.candidates, k), size)
 
-        bm25 = np.zeros(size, dtype=np.float32)
+        lexical_search: Future[tuple[np.ndarray, list[int]]] | None = None  # BM25 runs beside the dense search
         if mode in ("hybrid", "bm25"):
             if query_tokens is None:
                 query_tokens = self._tokenizer.query_tokens(question)
-            bm25 = self.snapshot.lexical.scores(query_tokens)
+            lexical_search = self._start(self._bm25, query_tokens, k if mode == "bm25" else pool_size)
         if mode == "bm25":
-            order = _top(bm25, k, self.snapshot.keys)
-            return [ScoredPassage(int(i), float(bm25[i]), float(bm25[i]), 0.0) for i in order if bm25[i] > 0]
+            bm25, found = lexical_search.result()
+            return [ScoredPassage(i, float(bm25[i]), float(bm25[i]), 0.0) for i in found]
 
         if question_vector is None:
             question_vector = self.embed_questions([question])[0]
-        dense_scores, dense_ids = self.snapshot.dense.search(question_vector, pool_size)
+        dense_scores, dense_ids = self.snapshot.dense.search(
+            question_vector, pool_size, map_segments=self._executor.map if self._executor else map
+        )
         if mode == "dense":
             return [ScoredPassage(int(i), float(s), 0.0, float(s)) for s, i in zip(dense_scores[:k], dense_ids[:k])]
 
-        lexical_ids = [i for i in _top(bm25, pool_size, self.snapshot.keys) if bm25[i] > 0]
+        bm25, lexical_ids = lexical_search.result()
         known = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
         missing = np.array([i for i in lexical_ids if i not in known], dtype=np.int64)
         known.update(zip(missing.tolist(), self.snapshot.dense.scores_of(question_vector, missing).tolist()))
@@ -129,6 +146,20 @@ class Retriever:
             ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[pool[j]]), float(cosine[j]))
             for j in order
         ]
+
+
+    def _bm25(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, list[int]]:
+        """Every passage's BM25 score, and the positions of the `k` best scoring above zero."""
+        scores = self.snapshot.lexical.scores(query_tokens)
+        return scores, [int(i) for i in _top(scores, k, self.snapshot.keys) if scores[i] > 0]
+
+    def _start(self, function: Callable[..., T], *arguments) -> Future[T]:
+        """`function(*arguments)` on the executor, or done now without one."""
+        if self._executor is not None:
+            return self._executor.submit(function, *arguments)
+        done: Future[T] = Future()
+        done.set_result(function(*arguments))
+        return done
 
 
 def _top(scores: np.ndarray, k: int, keys: np.ndarray) -> np.ndarray:

@@ -30,11 +30,11 @@ _ONNX = {True: "span_qint8.onnx", False: "span_fp32.onnx"}
 class SpanModel:
     """Start and end logits for windows, with ONNX Runtime on the CPU."""
 
-    def __init__(self, onnx_file: Path, tokenizer_file: Path, name: str) -> None:
+    def __init__(self, onnx_file: Path, tokenizer, name: str) -> None:
+        """`tokenizer`: the encoder's `tokenizers.Tokenizer`, without truncation."""
         import onnxruntime
-        from tokenizers import Tokenizer
 
-        self.tokenizer = Tokenizer.from_file(str(tokenizer_file))
+        self.tokenizer = tokenizer
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1
@@ -42,22 +42,28 @@ class SpanModel:
         self.name = name
 
     @classmethod
-    def packaged(cls) -> SpanModel:
+    def packaged(cls, *, tokenizer=None) -> SpanModel:
         weights = resources.files("qa").joinpath("reader_models", SHIPPED_WEIGHTS)
         if not weights.is_file():
             raise PackedModelError(f"the trained reader's weights are missing ({SHIPPED_WEIGHTS}); reinstall the package")
-        return cls.from_weights(Path(str(weights)))
+        return cls.from_weights(Path(str(weights)), tokenizer=tokenizer)
 
     @classmethod
-    def from_weights(cls, weights: Path, *, quantize: bool = True) -> SpanModel:
+    def from_weights(cls, weights: Path, *, quantize: bool = True, tokenizer=None) -> SpanModel:
         """A model from fine-tuned weights (shipped, or a training checkpoint); `quantize`:
-        int8 matrix products (the default, measured in docs/reader.md) or float32."""
+        int8 matrix products (the default, measured in docs/reader.md) or float32;
+        `tokenizer`: the e5 embedder's (`qa.embed.shared_tokenizer`), else read from the
+        encoder's folder."""
         encoder = model_folder()
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         onnx = _ONNX[quantize]
         target = cache_root() / f"span-reader-{digest}-{'int8' if quantize else 'fp32'}"
         build_once(target, onnx, lambda staging: _export(encoder, weights, staging / onnx, quantize), what=f"reader {weights.name}")
-        return cls(target / onnx, encoder / "tokenizer.json", weights.stem)
+        if tokenizer is None:
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(encoder / "tokenizer.json"))
+        return cls(target / onnx, tokenizer, weights.stem)
 
     def logits(self, windows: list[Window]) -> tuple[np.ndarray, np.ndarray]:
         """Start and end logits, one row per window (padded positions are meaningless)."""
