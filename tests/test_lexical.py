@@ -68,3 +68,19 @@ def test_save_and_load_round_trip(tmp_path):
     loaded = Postings.load(tmp_path)
     index = Bm25([(loaded, None)], Bm25Params(0.7, 0.75))
     assert index.size == 5 and np.allclose(index.scores(["公园"]), Bm25([(built, None)], Bm25Params(0.7, 0.75)).scores(["公园"]))
+
+
+@pytest.mark.parametrize("deleted_share", [0.02, 0.6])
+def test_few_or_many_deletions_score_as_an_index_of_the_live_documents(deleted_share):
+    """Document frequencies count live documents whether a segment has a few deletions
+    (looked up in each term's list) or many (the list's documents looked up among them)."""
+    rng = np.random.default_rng(1)
+    vocabulary = [f"w{i}" for i in range(60)]
+    documents = [list(rng.choice(vocabulary, size=rng.integers(3, 30), p=np.arange(60, 0, -1) / 1830)) for _ in range(400)]
+    live = rng.random(len(documents)) > deleted_share
+    split = Bm25([(postings(documents[:150]), None), (postings(documents[150:]), live[150:])], Bm25Params(1.2, 0.75))
+    kept = [d for i, d in enumerate(documents) if i < 150 or live[i]]
+    alone = Bm25([(postings(kept), None)], Bm25Params(1.2, 0.75))
+    positions = [i for i in range(len(documents)) if i < 150 or live[i]]
+    for query in (["w0", "w1"], ["w5", "w40", "w59"], ["w2", "w2", "w30"]):
+        assert np.allclose(split.scores(query)[positions], alone.scores(query), atol=1e-6)

@@ -8,6 +8,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import pytest
 
+import qa.dense
 from qa.build import build_index
 from qa.manifest import SegmentEntry
 from qa.merge import MERGE_FACTOR, choose_merges
@@ -40,7 +41,8 @@ def tops(settings, embedder, tokenizer, mode, executor=None):
     return out
 
 
-def test_an_index_updated_article_by_article_ranks_as_a_fresh_build(tmp_path, settings, hashing_embedder, tokenizer):
+def test_an_index_updated_article_by_article_ranks_as_a_fresh_build(tmp_path, settings, hashing_embedder, tokenizer, monkeypatch):
+    monkeypatch.setattr(qa.dense, "_LARGE_SEGMENT_VECTORS", 1)  # every segment searched on a thread of its own
     rng = random.Random(7)
     corpus = settings.corpus_dir
     corpus.mkdir()

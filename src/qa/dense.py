@@ -50,6 +50,7 @@ _RERANK_MIN_ROWS = 400
 _RERANK_ROWS_PER = 4_000
 # Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
+_LARGE_SEGMENT_VECTORS = 100_000  # about 1 ms of scanning
 _INT8 = 127.0
 
 
@@ -184,6 +185,8 @@ class Dense:
         self._bases = np.cumsum([0, *sizes])
         self.dimension = self._segments[0][0].dimension if self._segments else 0
         self.vectors = sum(int(v.index.ntotal) for v, _ in self._segments)
+        # segments worth a thread of their own: handing one over costs more than scanning a small one
+        self.large_segments = sum(1 for v, _ in self._segments if v.index.ntotal >= _LARGE_SEGMENT_VECTORS)
 
     def locate(self, position: int) -> tuple[int, int]:
         """(segment, document) of a position."""

@@ -154,6 +154,9 @@ class Bm25:
         self._norms = [
             (k1 * (1.0 - b + b * np.asarray(p.lengths, dtype=np.float64) / average)).astype(np.float32) for p, _ in self._segments
         ]
+        # deleted documents, ascending: few, so counting them in a term's list costs less
+        # than checking every listed document's mark
+        self._deleted = [None if live is None else np.flatnonzero(~live).astype(np.int32) for _, live in self._segments]
 
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query (zero for deleted ones and non-matches).
@@ -166,12 +169,11 @@ class Bm25:
         terms, repeats = np.unique(term_hashes(query_tokens), return_counts=True)
         found = [postings.find(terms) for postings, _ in self._segments]
         frequency = np.zeros(len(terms), dtype=np.int64)  # live documents holding each term
-        for (postings, live), (starts, ends) in zip(self._segments, found):
-            if live is None:
-                frequency += ends - starts
-            else:
+        for (postings, _), deleted, (starts, ends) in zip(self._segments, self._deleted, found):
+            frequency += ends - starts
+            if deleted is not None:
                 for t in np.flatnonzero(ends > starts):
-                    frequency[t] += int(np.count_nonzero(live[postings.docs[starts[t] : ends[t]]]))
+                    frequency[t] -= _count_listed(postings.docs[starts[t] : ends[t]], deleted)
         n = self.documents
         idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
         for (postings, live), (starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
@@ -188,3 +190,12 @@ class Bm25:
             contribution = weight * tf / (tf + norms[docs])
             out[base : base + postings.size] += np.bincount(docs, weights=contribution, minlength=postings.size)
         return out
+
+
+def _count_listed(listed: np.ndarray, docs: np.ndarray) -> int:
+    """How many of `docs` a term's list holds (both ascending), searching the shorter in the longer."""
+    short, long = (docs, listed) if len(docs) < len(listed) else (listed, docs)
+    if not len(short) or not len(long):
+        return 0
+    at = np.minimum(np.searchsorted(long, short), len(long) - 1)
+    return int(np.count_nonzero(long[at] == short))
