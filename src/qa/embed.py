@@ -106,6 +106,8 @@ class OnnxE5:
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = _threads()
         options.inter_op_num_threads = 1
+        # idle ONNX threads must not spin: they would take the cores from the search threads
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self._session = onnxruntime.InferenceSession(
             str(folder / onnx_file), options, providers=["CPUExecutionProvider"]
         )
