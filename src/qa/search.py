@@ -147,7 +147,6 @@ class Retriever:
             for j in order
         ]
 
-
     def _bm25(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, list[int]]:
         """Every passage's BM25 score, and the positions of the `k` best scoring above zero."""
         scores = self.snapshot.lexical.scores(query_tokens)

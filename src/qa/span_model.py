@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from .e5_wheel import PackedModelError, build_once, cache_root, export_module, model_folder
-from .embed import _threads
+from .embed import cpu_session
 from .span_windows import Window, batch_arrays
 
 __all__ = ["SHIPPED_WEIGHTS", "SpanModel"]
@@ -32,15 +32,8 @@ class SpanModel:
 
     def __init__(self, onnx_file: Path, tokenizer, name: str) -> None:
         """`tokenizer`: the encoder's `tokenizers.Tokenizer`, without truncation."""
-        import onnxruntime
-
         self.tokenizer = tokenizer
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = _threads()
-        options.inter_op_num_threads = 1
-        # idle ONNX threads must not spin: they would take the cores from the search threads
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self._session = onnxruntime.InferenceSession(str(onnx_file), options, providers=["CPUExecutionProvider"])
+        self._session = cpu_session(onnx_file)
         self.name = name
 
     @classmethod
