@@ -15,7 +15,6 @@ from functools import cached_property, lru_cache
 from threading import Lock
 
 import jieba
-import jieba.posseg
 
 from .text import fold, is_cjk
 
@@ -60,14 +59,16 @@ class Tokenizer:
 
     @cached_property
     def _tagger(self) -> jieba.posseg.POSTokenizer:
-        """Part-of-speech tagging, for readers and fact-checks only: its tables take half a
-        second to load, which an index update that only tokenizes need not pay.
+        """Part-of-speech tagging, for readers and fact-checks only: importing its tables
+        takes a quarter of a second, which an index update that only tokenizes need not pay.
 
-        Importing jieba.posseg has read the dictionary's word tags once already (for its
-        default tagger); this tagger shares that table instead of reading the file again
-        (another half second at start-up). Both use jieba's default dictionary and no user
-        words, so the tables are the same.
+        Importing jieba.posseg reads the dictionary's word tags once (for its default
+        tagger); this tagger shares that table instead of reading the file again (another
+        half second at start-up). Both use jieba's default dictionary and no user words,
+        so the tables are the same.
         """
+        import jieba.posseg
+
         with self._lock:
             tagger = jieba.posseg.POSTokenizer.__new__(jieba.posseg.POSTokenizer)
             tagger.tokenizer = self._jieba
