@@ -185,8 +185,9 @@ class Dense:
         self._bases = np.cumsum([0, *sizes])
         self.dimension = self._segments[0][0].dimension if self._segments else 0
         self.vectors = sum(int(v.index.ntotal) for v, _ in self._segments)
-        # segments worth a thread of their own: handing one over costs more than scanning a small one
-        self.large_segments = sum(1 for v, _ in self._segments if v.index.ntotal >= _LARGE_SEGMENT_VECTORS)
+        # side by side only when two segments or more are worth a thread: handing one over
+        # costs more than scanning a small one
+        self._side_by_side = sum(1 for v, _ in self._segments if v.index.ntotal >= _LARGE_SEGMENT_VECTORS) > 1
 
     def locate(self, position: int) -> tuple[int, int]:
         """(segment, document) of a position."""
@@ -196,11 +197,11 @@ class Dense:
     def search(self, query: np.ndarray, k: int, *, map_segments: Callable = map) -> tuple[np.ndarray, np.ndarray]:
         """Scores and positions of up to `k` best passages, best first.
 
-        `map_segments` searches the segments: `map`, or an executor's `map` to search them
-        side by side (FAISS and numpy release Python's lock while they scan).
+        `map_segments` may be an executor's `map`, to search the segments side by side
+        (FAISS and numpy release Python's lock while they scan) when two or more are large.
         """
         query = _as_row(query)
-        found = list(map_segments(lambda segment: segment[0].search(query, k, segment[1]), self._segments))
+        found = list((map_segments if self._side_by_side else map)(lambda segment: segment[0].search(query, k, segment[1]), self._segments))
         scores = [found_scores for found_scores, _ in found]
         positions = [docs + base for (_, docs), base in zip(found, self._bases)]
         if not scores:

@@ -123,9 +123,9 @@ class Retriever:
 
         if question_vector is None:
             question_vector = self.embed_questions([question])[0]
-        dense_index = self.snapshot.dense
-        side_by_side = self._executor is not None and dense_index.large_segments > 1
-        dense_scores, dense_ids = dense_index.search(question_vector, pool_size, map_segments=self._executor.map if side_by_side else map)
+        dense_scores, dense_ids = self.snapshot.dense.search(
+            question_vector, pool_size, map_segments=self._executor.map if self._executor is not None else map
+        )
         if mode == "dense":
             return [ScoredPassage(int(i), float(s), 0.0, float(s)) for s, i in zip(dense_scores[:k], dense_ids[:k])]
 
