@@ -6,12 +6,12 @@ import json
 import pytest
 
 import qa.build
-from qa.ingest import CorpusFile
 import qa.segment
 from qa.assistant import Assistant
 from qa.build import build_index
 from qa.cli import main
 from qa.errors import IndexWriteError
+from qa.ingest import CorpusFile
 from qa.store import current_name, load_snapshot
 
 
