@@ -20,6 +20,7 @@ from pathlib import Path
 import gradio as gr
 
 from qa import Assistant, QAError, Settings, build_index
+from qa.backend import BACKEND_HELP, Backend
 from qa.config import READER_HELP, TRAINED_READER
 from qa.embed import DEFAULT_MODEL
 from qa.errors import IndexBusyError
@@ -74,7 +75,7 @@ def is_loopback(host: str) -> bool:
 def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: str | None = None) -> gr.Blocks:
     settings = assistant.settings
     open_editing = admin_password is None and is_loopback(host)
-    examples = example_questions(assistant.snapshot, assistant.tokenizer)
+    examples = example_questions(assistant.index, assistant.tokenizer)
     checker = FactChecker(assistant)
 
     def show_answer(question: str, top_k: float) -> str:
@@ -92,13 +93,13 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
         return assistant.ask(question or "", top_k=max(1, min(int(top_k), 20))).to_json()
 
     def library_view():
-        snapshot = assistant.snapshot
-        facts = index_facts(snapshot)
+        index = assistant.index
+        rows = article_rows(index)
+        facts = index_facts(index, len(rows))
         summary = (
             f"**索引**：{facts['articles']} 篇文章，{facts['passages']} 个段落 · "
             f"向量模型 `{facts['model']}` · 最近更新 {facts['built']}"
         )
-        rows = article_rows(snapshot)
         return summary, rows, gr.update(choices=[row[1] for row in rows], value=None)
 
     def allowed(unlocked: bool) -> bool:
@@ -146,7 +147,7 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
         def delete() -> str:
             if not source:
                 raise QAError("请先选择要删除的文章。")
-            remove_article(settings.corpus_dir, source, assistant.snapshot)
+            remove_article(settings.corpus_dir, source, assistant.index)
             return f"已删除：{source}。"
 
         return edit(unlocked, delete, "未能删除", progress)
@@ -238,11 +239,14 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, default=Path("corpus"))
     parser.add_argument("--model", default=DEFAULT_MODEL, help="embedding model used when the index is (re)built")
     parser.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
+    parser.add_argument("--backend", type=Backend.parse, default=Backend(), metavar="local|milvus:URI", help=BACKEND_HELP)
     parser.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more are told the app is busy")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
-    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model, reader=args.reader)
+    settings = Settings(
+        index_dir=args.index, corpus_dir=args.corpus, model=args.model, reader=args.reader, backend=args.backend
+    )
     try:
         summary = build_index(settings, show_progress=True)
         log.info(

@@ -45,7 +45,7 @@ def main() -> None:
     assistant.ask(questions[0].text)
     print("ready", flush=True)
 
-    snapshot = assistant.snapshot
+    snapshot = assistant.index
     retriever = assistant.retriever
     k = assistant.settings.top_k
     for question in questions[:WARM_UP]:

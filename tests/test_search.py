@@ -46,7 +46,7 @@ def test_dense_alone_still_answers_when_no_term_matches(retriever):
 def test_extreme_weights_reduce_to_one_retriever(retriever, settings, hashing_embedder, tokenizer, weight, mode):
     question = "公园每天几点开门？"
     fused = Retriever(
-        retriever.snapshot,
+        retriever.index,
         embedder=hashing_embedder,
         tokenizer=tokenizer,
         settings=dataclasses.replace(settings, lexical_weight=weight),
@@ -61,7 +61,7 @@ def test_k_larger_than_the_index_returns_everything(retriever):
 
 def test_embedder_must_match_the_index(retriever, use_embedder, tokenizer, settings):
     with pytest.raises(ValueError, match="test-hashing"):
-        Retriever(retriever.snapshot, embedder=use_embedder, tokenizer=tokenizer, settings=settings)
+        Retriever(retriever.index, embedder=use_embedder, tokenizer=tokenizer, settings=settings)
 
 
 def test_fusion_is_the_models_own_unless_set():
@@ -83,7 +83,7 @@ def test_fusion_is_the_models_own_unless_set():
 def test_a_cosine_far_below_the_best_counts_for_nothing(retriever, hashing_embedder, tokenizer, settings):
     """With a tiny scale only the best dense candidate gets dense credit; BM25 decides the rest."""
     narrow = Retriever(
-        retriever.snapshot,
+        retriever.index,
         embedder=hashing_embedder,
         tokenizer=tokenizer,
         settings=dataclasses.replace(settings, lexical_weight=0.5, cosine_scale=1e-6),

@@ -48,8 +48,8 @@ def test_manifest_says_who_wrote_the_index_and_how(built, tokenizer):
 )
 def test_every_setting_that_shapes_the_index_asks_for_a_rebuild(built, tokenizer, change, reason):
     manifest = read_current_manifest(built.index_dir)
-    assert rebuild_reason(manifest, manifest.settings) is None
-    assert reason in rebuild_reason(manifest, dataclasses.replace(manifest.settings, **change))
+    assert rebuild_reason(manifest.settings, manifest.settings) is None
+    assert reason in rebuild_reason(manifest.settings, dataclasses.replace(manifest.settings, **change))
 
 
 def test_a_changed_tokenizer_rebuilds_the_index(built, hashing_embedder, tokenizer):

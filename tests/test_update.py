@@ -88,14 +88,14 @@ def test_one_writer_at_a_time(indexed, hashing_embedder, tokenizer):
 def test_questions_in_flight_finish_on_their_commit_which_is_removed_once_let_go(indexed, hashing_embedder, tokenizer):
     assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     in_flight = assistant._current()
-    old_commit = indexed.index_dir / "commits" / in_flight.snapshot.name
+    old_commit = indexed.index_dir / "commits" / in_flight.index.name
     (indexed.corpus_dir / "library.md").write_text(NEW_ARTICLE, encoding="utf-8")
     build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
-    assert assistant.snapshot.name != in_flight.snapshot.name
+    assert assistant.index.name != in_flight.index.name
     assert old_commit.exists()  # held by the question in flight …
     results = in_flight.retriever.search("公园", k=1)
     assert "公园" in in_flight.retriever.passages(results)[0].text  # … which completes from it
-    in_flight.snapshot.close()
+    in_flight.index.close()
     (indexed.corpus_dir / "library.md").unlink()
     build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
     assert not old_commit.exists()  # let go: the next write removes it
@@ -103,12 +103,12 @@ def test_questions_in_flight_finish_on_their_commit_which_is_removed_once_let_go
 
 def test_a_broken_new_commit_leaves_the_old_one_serving(indexed, hashing_embedder, tokenizer, caplog):
     assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
-    serving = assistant.snapshot.name
+    serving = assistant.index.name
     (indexed.index_dir / "commits" / "commit-99999999.json").write_text("{", encoding="utf-8")
     (indexed.index_dir / "CURRENT").write_text("commit-99999999.json\n", encoding="utf-8")
     assert assistant.ask("公园几点开门？").hits
-    assert assistant.snapshot.name == serving
-    assert "keeping snapshot" in caplog.text
+    assert assistant.index.name == serving
+    assert "keeping index version" in caplog.text
 
 
 def test_corrupted_contents_are_named_and_nothing_is_deleted(indexed):

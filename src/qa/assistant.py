@@ -1,10 +1,11 @@
 """Ask a question of the index: retrieve, locate the answer, and shape the JSON contract.
 
-An `Assistant` follows the index: before each question it checks which commit is
-current (one small file read) and switches to a new one when a write has finished. A
-question keeps the snapshot of the commit it started with to the end, so none is answered
-half from the old index and half from the new. A new commit that cannot be loaded is
-reported and the old one keeps serving.
+An `Assistant` follows the index: before each question it checks which version is current
+(locally one small file read: CURRENT's commit; on Milvus the alias's collection and its
+update count) and switches to a new one when a write has finished. Locally a question
+keeps the commit it started with to the end, so none is answered half from the old index
+and half from the new. A new version that cannot be loaded is reported and the old one
+keeps serving.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from threading import Lock
 import numpy as np
 
 from .answer import Answer, Highlight, term_highlights
+from .backend import PassageIndex, index_source
 from .chunk import Passage
 from .config import RULES_READER, TRAINED_READER, Settings
 from .embed import Embedder, load_embedder, shared_tokenizer
@@ -31,7 +33,6 @@ from .span_model import SpanModel
 from .span_reader import SpanReader, SpanWeights
 from .search import Mode, Retriever
 from .errors import QAError, ReaderError
-from .store import Snapshot, current_name, load_snapshot
 from .text import clean
 from .tokens import Tokenizer
 
@@ -95,9 +96,9 @@ class Response:
 
 @dataclass(frozen=True)
 class _Serving:
-    """A snapshot and what answers from it."""
+    """A version of the index and what answers from it."""
 
-    snapshot: Snapshot
+    index: PassageIndex
     retriever: Retriever
     reader: Reader
 
@@ -109,7 +110,7 @@ class Assistant:
         self,
         settings: Settings,
         *,
-        snapshot: Snapshot | None = None,
+        index: PassageIndex | None = None,
         embedder: Embedder | None = None,
         tokenizer: Tokenizer | None = None,
         reader: Reader | None = None,
@@ -117,36 +118,37 @@ class Assistant:
         self.settings = settings
         # BM25 and the dense index's segments are searched side by side on the machine's cores
         self._search_threads = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="qa-search")
-        first = snapshot or load_snapshot(settings.index_dir)
+        self._source = index_source(settings)
+        first = index or self._source.open()
         # the index's search structures load while the models do (FAISS reads its files
         # without holding Python's lock; the models' loading holds it)
-        opening = self._search_threads.submit(lambda: (first.lexical, first.dense))
+        opening = self._search_threads.submit(first.load)
         self.tokenizer = tokenizer or Tokenizer()
         self.tokenizer.warm_up(tagging=True)
         self._embedders: dict[str, Embedder] = {embedder.name: embedder} if embedder else {}
-        serving_embedder = self.embedder(first.manifest.settings.model)
+        serving_embedder = self.embedder(first.model)
         # None: a reader built on the rule reader fitted for the serving index's model
         self._reader = reader if reader is not None else _load_model_reader(settings.reader)
         self._span_model = None if reader is not None else _load_span_model(settings.reader, shared_tokenizer(serving_embedder))
         self._span_weights = SpanWeights.packaged() if self._span_model is not None else None
         self._rule_readers: dict[str, RuleReader] = {}
-        self._follow = snapshot is None  # a snapshot given explicitly is kept
+        self._follow = index is None  # an index given explicitly is kept
         self._switch = Lock()
-        # Recent answers by (snapshot, question, k, mode): a question asked again (a popular
-        # one, a page reloaded) costs a dictionary lookup. A new snapshot changes the key.
+        # Recent answers by (index version, question, k, mode): a question asked again (a
+        # popular one, a page reloaded) costs a dictionary lookup. A new version changes the key.
         self._answered: OrderedDict[tuple, Response] = OrderedDict()
         self._answered_lock = Lock()  # not the switch lock: a reload must not hold up the cache
         opening.result()  # a broken commit fails here, as it would below
         self._serving = self._serve(first)
 
     @property
-    def snapshot(self) -> Snapshot:
-        return self._current().snapshot
+    def index(self) -> PassageIndex:
+        return self._current().index
 
 
     def article(self, source: str) -> ArticleRecord | None:
         """What the current index records about an article (title, date, url …), by source path."""
-        return self._current().snapshot.article(source)
+        return self._current().index.article(source)
 
     def embedder(self, name: str) -> Embedder:
         """The embedding model called `name`, loaded once and shared with index updates."""
@@ -158,14 +160,14 @@ class Assistant:
     def retriever(self) -> Retriever:
         return self._current().retriever
 
-    def _serve(self, snapshot: Snapshot) -> _Serving:
-        model = snapshot.manifest.settings.model
-        # built now, so that a broken commit is refused at the switch rather than mid-question
-        _ = snapshot.lexical, snapshot.dense
+    def _serve(self, index: PassageIndex) -> _Serving:
+        model = index.model
+        # made ready now, so that a broken version is refused at the switch rather than mid-question
+        index.load()
         retriever = Retriever(
-            snapshot, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings, executor=self._search_threads
+            index, embedder=self.embedder(model), tokenizer=self.tokenizer, settings=self.settings, executor=self._search_threads
         )
-        return _Serving(snapshot, retriever, self._reader or self._own_reader(model))
+        return _Serving(index, retriever, self._reader or self._own_reader(model))
 
     def _own_reader(self, embedding_model: str) -> Reader:
         """The trained reader (or the rule reader alone) with the rule weights fitted for `embedding_model`."""
@@ -178,24 +180,24 @@ class Assistant:
 
     @property
     def reader(self) -> Reader:
-        """The reader answering from the current snapshot."""
+        """The reader answering from the current version of the index."""
         return self._current().reader
 
     def _current(self) -> _Serving:
-        """The serving snapshot, switched to the current one if a build has finished."""
+        """The version served, switched to the current one if an update has finished."""
         serving = self._serving
         if not self._follow:
             return serving
-        name = current_name(self.settings.index_dir)
-        if name is None or name == serving.snapshot.name:
+        name = self._source.current_name()
+        if name is None or name == serving.index.name:
             return serving
         with self._switch:
-            if self._serving.snapshot.name != name:
+            if self._serving.index.name != name:
                 try:
-                    self._serving = self._serve(load_snapshot(self.settings.index_dir))
-                    log.info("now serving index snapshot %s", self._serving.snapshot.name)
+                    self._serving = self._serve(self._source.open())
+                    log.info("now serving index version %s", self._serving.index.name)
                 except QAError as error:
-                    log.warning("keeping snapshot %s: %s", self._serving.snapshot.name, error)
+                    log.warning("keeping index version %s: %s", self._serving.index.name, error)
             return self._serving
 
     def ask(
@@ -217,9 +219,9 @@ class Assistant:
         if not parsed.tokens:
             return Response(query, (), True, "请输入一个具体的问题，例如：从武清坐城际到北京南站要多久？")
 
-        serving = self._current()  # this question's snapshot, start to finish
+        serving = self._current()  # this question's version of the index, start to finish
         k = top_k or self.settings.top_k
-        key = (serving.snapshot.name, query, k, mode)
+        key = (serving.index.name, query, k, mode)
         cached = cached and question_vector is None
         if cached:
             with self._answered_lock:
@@ -249,7 +251,7 @@ class Assistant:
             return Response(query.text, (), True, message)
         passages = serving.retriever.passages(scored)
         reading = serving.reader.read(query, serving.retriever.reader_inputs(scored, passages, query.vector))
-        articles = [serving.snapshot.article(p.source) for p in passages]
+        articles = [serving.index.article(p.source) for p in passages]
         # Hits keep the retrieval order; the answer line (Response.answer_hit) points to the
         # hit holding the answer. Moving that hit to the top lowered answer F1 with the rule
         # reader and, among near-duplicate passages, put the wrong article first

@@ -20,7 +20,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -111,7 +111,7 @@ def index_settings(settings: Settings, tokenizer: Tokenizer, model: str | None =
 
 
 @dataclass
-class _NewArticle:
+class NewArticle:
     article: Article
     bytes: int | None
     mtime_ns: int | None
@@ -119,7 +119,7 @@ class _NewArticle:
 
 
 @dataclass
-class _Timer:
+class Timer:
     stages: dict[str, float] = field(default_factory=dict)
 
     @contextmanager
@@ -129,6 +129,69 @@ class _Timer:
             yield
         finally:
             self.stages[stage] = self.stages.get(stage, 0.0) + time.perf_counter() - started
+
+
+@dataclass
+class CorpusScan:
+    """What changed in the corpus folder since the index was written."""
+
+    new: list[NewArticle]  # new and changed articles, read
+    gone: list[FileState]  # indexed articles whose files are gone
+    articles: int  # articles the index will hold
+    counts: dict[str, int]  # added, updated, unchanged
+    warnings: list[str]
+
+
+def scan_corpus(
+    corpus_dir: Path, known: dict[str, FileState], touch: Callable[[FileState, int, int], None], timer: Timer
+) -> CorpusScan:
+    """Compare `corpus_dir` with the indexed `known` file states; read what is new or changed.
+
+    A file whose size and modification time match is not read; one that reads the same
+    (same hash) is only `touch`ed with its new size and time. Raises QAError when there is
+    nothing to index.
+    """
+    warnings: list[str] = []
+    counts = {"added": 0, "updated": 0, "unchanged": 0}
+    new: list[NewArticle] = []
+    seen: set[str] = set()
+    for source, path in corpus_files(corpus_dir):
+        entry = known.get(source)
+        try:
+            stat = os.stat(path)
+        except OSError:  # deleted between listing and reading: it is simply gone
+            warnings.append(f"skipped {source}: it disappeared while the index was being updated")
+            continue
+        if entry and (entry.bytes, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
+            seen.add(source)
+            counts["unchanged"] += 1
+            continue
+        try:
+            with timer("read"):
+                article = read_article(Path(path), source=source)
+        except IngestError as error:
+            if entry:  # an unreadable new version must not erase what was indexed
+                warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
+                seen.add(source)
+                counts["unchanged"] += 1
+            else:
+                warnings.append(f"skipped {source}: {error}")
+            continue
+        seen.add(source)
+        if entry and entry.sha256 == article.sha256:
+            touch(entry, stat.st_size, stat.st_mtime_ns)
+            counts["unchanged"] += 1
+            continue
+        counts["updated" if entry else "added"] += 1
+        new.append(NewArticle(article, stat.st_size, stat.st_mtime_ns, entry))
+    for warning in warnings:
+        log.warning(warning)
+    if not seen:
+        raise QAError(
+            f"no articles to index in {corpus_dir} "
+            "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
+        )
+    return CorpusScan(new, [a for path, a in known.items() if path not in seen], len(seen), counts, warnings)
 
 
 def build_index(
@@ -141,62 +204,25 @@ def build_index(
     merge: bool = True,
     show_progress: bool = False,
 ) -> BuildSummary:
-    """Bring `settings.index_dir` up to date with `settings.corpus_dir`.
+    """Bring the index (`settings.index_dir`, or Milvus: qa.milvus) up to date with `settings.corpus_dir`.
 
     Holds the index's writer lock throughout: a second build raises IndexBusyError.
     `optimize` merges every segment it can (qa.merge); `merge=False` merges none.
     """
-    started = time.perf_counter()
     tokenizer = tokenizer or Tokenizer()
-    timer = _Timer()
+    if not settings.backend.is_local:
+        from .milvus import sync_corpus
+
+        return sync_corpus(settings, embedder=embedder, tokenizer=tokenizer, rebuild=rebuild, show_progress=show_progress)
+    started = time.perf_counter()
+    timer = Timer()
     index_dir = settings.index_dir
     with index_lock(index_dir):
         previous, reason = _previous(settings, tokenizer, rebuild)
         try:
             records = _prepare(index_dir, rebuilding=previous is None)
-            known = previous.file_states() if previous else {}
-            warnings: list[str] = []
-            counts = {"added": 0, "updated": 0, "unchanged": 0}
-            new: list[_NewArticle] = []
-            seen: set[str] = set()
-            for source, path in corpus_files(settings.corpus_dir):
-                entry = known.get(source)
-                try:
-                    stat = os.stat(path)
-                except OSError:  # deleted between listing and reading: it is simply gone
-                    warnings.append(f"skipped {source}: it disappeared while the index was being updated")
-                    continue
-                if entry and (entry.bytes, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-                    seen.add(source)
-                    counts["unchanged"] += 1
-                    continue
-                try:
-                    with timer("read"):
-                        article = read_article(Path(path), source=source)
-                except IngestError as error:
-                    if entry:  # an unreadable new version must not erase what was indexed
-                        warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
-                        seen.add(source)
-                        counts["unchanged"] += 1
-                    else:
-                        warnings.append(f"skipped {source}: {error}")
-                    continue
-                seen.add(source)
-                if entry and entry.sha256 == article.sha256:
-                    records.touch(entry, stat.st_size, stat.st_mtime_ns)
-                    counts["unchanged"] += 1
-                    continue
-                counts["updated" if entry else "added"] += 1
-                new.append(_NewArticle(article, stat.st_size, stat.st_mtime_ns, entry))
-            for warning in warnings:
-                log.warning(warning)
-            gone = [a for path, a in known.items() if path not in seen]
-            articles = len(seen)
-            if not articles:
-                raise QAError(
-                    f"no articles to index in {settings.corpus_dir} "
-                    "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
-                )
+            scan = scan_corpus(settings.corpus_dir, previous.file_states() if previous else {}, records.touch, timer)
+            new, gone, articles, counts, warnings = scan.new, scan.gone, scan.articles, scan.counts, scan.warnings
             changed = bool(new or gone)
             pending = previous is not None and bool(
                 choose_merges(previous.manifest.segments, max_docs=SEGMENT_MAX_DOCS, optimize=optimize)
@@ -256,9 +282,13 @@ def build_from_articles(
     show_progress: bool = False,
 ) -> BuildSummary:
     """Index `articles` (already read) as a new index under `settings.index_dir`."""
+    if not settings.backend.is_local:
+        from .milvus import index_articles
+
+        return index_articles(articles, settings, embedder=embedder, tokenizer=tokenizer, show_progress=show_progress)
     started = time.perf_counter()
-    timer = _Timer()
-    new = [_NewArticle(article, None, None, None) for article in articles]
+    timer = Timer()
+    new = [NewArticle(article, None, None, None) for article in articles]
     with index_lock(settings.index_dir):
         records = _prepare(settings.index_dir, rebuilding=True)
         manifest, embedded = _write_update(settings, None, new, [], len(articles), embedder, tokenizer, records, timer, show_progress)
@@ -303,7 +333,7 @@ def _previous(settings: Settings, tokenizer: Tokenizer, rebuild: bool) -> tuple[
     except IndexCorruptError as error:
         log.warning("rebuilding everything: %s", error)
         return None, f"the current index is unreadable ({error})"
-    reason = "asked to rebuild" if rebuild else rebuild_reason(snapshot.manifest, index_settings(settings, tokenizer))
+    reason = "asked to rebuild" if rebuild else rebuild_reason(snapshot.manifest.settings, index_settings(settings, tokenizer))
     if reason:
         snapshot.close()
         return None, reason
@@ -313,13 +343,13 @@ def _previous(settings: Settings, tokenizer: Tokenizer, rebuild: bool) -> tuple[
 def _write_update(
     settings: Settings,
     previous: Snapshot | None,
-    new: list[_NewArticle],
+    new: list[NewArticle],
     replaced: list[FileState],
     articles: int,
     embedder: Embedder | None,
     tokenizer: Tokenizer,
     records: Records,
-    timer: _Timer,
+    timer: Timer,
     show_progress: bool,
 ) -> tuple[Manifest, int]:
     """Write the segments of `new` articles and the deletion marks of `replaced` ones, then commit."""
@@ -340,11 +370,11 @@ def _write_update(
         for group in groups:
             passages = [p for _, ps in group for p in ps]
             with timer("tokenize"):
-                hashes = _term_hashes(passages, tokenizer)
+                hashes = term_hash_lists(passages, tokenizer)
             with timer("bm25"):
                 postings = Postings.build(hashes)
             del hashes
-            codes, scales, owners, count, embedder = _vectors(passages, reusable, embedder, settings, timer, show_progress)
+            codes, scales, owners, count, embedder = plan_vectors(passages, reusable, embedder, settings, timer, show_progress)
             embedded += count
             dimension = codes.shape[1]
             with timer("faiss"):
@@ -446,7 +476,7 @@ def _reusable_vectors(previous: Snapshot | None, replaced: list[FileState]) -> d
     return out
 
 
-def _term_hashes(passages: list[Passage], tokenizer: Tokenizer) -> list[np.ndarray]:
+def term_hash_lists(passages: list[Passage], tokenizer: Tokenizer) -> list[np.ndarray]:
     """Each passage's BM25 tokens as term hashes, on every core when there are many."""
     texts = [p.text for p in passages]
     workers = min(os.cpu_count() or 1, _TOKENIZE_WORKERS_MAX)
@@ -485,7 +515,7 @@ def _passage_keys(passages: list[Passage]) -> np.ndarray:
     return np.array([id_number(p.id) for p in passages], dtype=np.uint64)
 
 
-def _vectors(passages, reusable, embedder, settings, timer, show_progress):
+def plan_vectors(passages, reusable, embedder, settings, timer, show_progress):
     """int8 sentence rows, scales and owners of `passages`; rows of a passage already
     indexed are reused. A sentence that occurs several times is embedded once."""
     row_of: dict[str, int] = {}

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .answer import confidence_words
+from .backend import BACKEND_HELP, Backend
 from .config import READER_HELP, TRAINED_READER, Settings
 from .embed import DEFAULT_MODEL, USE_MODEL
 from .errors import QAError
@@ -23,6 +24,7 @@ _EPILOG = """examples:
   qa ask --questions questions.txt --json   one JSON object per line
   qa check "通武廊联合推出了5条主题旅游线路"
   qa eval ../shared/bench/cmrc2018_trial.json --json
+  qa index --backend milvus:qa.db           the same index in Milvus Lite (or milvus:http://host:19530)
 """
 
 
@@ -71,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     index.add_argument("--optimize", action="store_true", help="merge the index's segments into as few as possible")
     index.add_argument("--no-merge", dest="merge", action="store_false", help="update without merging small segments")
     index.add_argument("--json", action="store_true", help="print one JSON summary object")
+    _add_backend(index)
     index.set_defaults(run=_index)
 
     ask = commands.add_parser("ask", help="answer a question with the best source passages")
@@ -81,6 +84,7 @@ def _parser() -> argparse.ArgumentParser:
     ask.add_argument("--mode", choices=["hybrid", "bm25", "dense"], default="hybrid", help="retriever (default: hybrid)")
     ask.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     ask.add_argument("--json", action="store_true", help="print the JSON contract")
+    _add_backend(ask)
     ask.set_defaults(run=_ask)
 
     check = commands.add_parser("check", help="check a statement's figures, dates and names against the sources")
@@ -88,6 +92,7 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--claims", type=Path, help="file with one statement per line (results as JSON lines)")
     check.add_argument("--index", type=Path, default=Path("index"), help="index folder (default: index)")
     check.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_backend(check)
     check.set_defaults(run=_check)
 
     watch = commands.add_parser("watch", help="keep the index current while files in the corpus change")
@@ -96,6 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     watch.add_argument("--model", default=DEFAULT_MODEL, help=f"embedding model (default: {DEFAULT_MODEL})")
     watch.add_argument("--debounce", type=float, default=2.0, help="seconds of quiet before updating (default: 2)")
     watch.add_argument("--json", action="store_true", help="print one JSON summary per update")
+    _add_backend(watch)
     watch.set_defaults(run=_watch)
 
     evaluate = commands.add_parser("eval", help="measure retrieval and answers on a SQuAD-style (CMRC 2018) file")
@@ -111,8 +117,19 @@ def _parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--seed", type=int, default=0, help="seed of the --unanswerable split (default: 0)")
     evaluate.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_backend(evaluate)
     evaluate.set_defaults(run=_eval)
     return parser
+
+
+def _add_backend(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--backend",
+        type=Backend.parse,
+        default=Backend(),
+        metavar="local|milvus:URI",
+        help=BACKEND_HELP,
+    )
 
 
 def _lines(path: Path) -> list[str]:
@@ -130,7 +147,7 @@ def _show_progress() -> bool:
 def _index(args: argparse.Namespace) -> int:
     from .build import build_index
 
-    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
+    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model, backend=args.backend)
     summary = build_index(settings, rebuild=args.rebuild, optimize=args.optimize, merge=args.merge, show_progress=_show_progress())
     _print_summary(args, summary)
     return 0
@@ -167,7 +184,7 @@ def _check(args: argparse.Namespace) -> int:
     if (args.claim is None) == (args.claims is None):
         return _fail(args, "give either a statement or --claims FILE")
     claims = _lines(args.claims) if args.claims is not None else [args.claim]
-    checker = FactChecker(Assistant(Settings(index_dir=args.index)))
+    checker = FactChecker(Assistant(Settings(index_dir=args.index, backend=args.backend)))
     for claim in claims:
         result = checker.check(claim)
         if args.json or args.claims is not None:
@@ -190,7 +207,7 @@ def _check(args: argparse.Namespace) -> int:
 def _watch(args: argparse.Namespace) -> int:
     from .watch import watch
 
-    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model)
+    settings = Settings(index_dir=args.index, corpus_dir=args.corpus, model=args.model, backend=args.backend)
     print(f"watching {args.corpus} (Ctrl-C to stop)", file=sys.stderr)
     watch(
         settings,
@@ -209,7 +226,7 @@ def _ask(args: argparse.Namespace) -> int:
     if args.top_k < 1:
         return _fail(args, "--top-k must be at least 1")
     questions = _lines(args.questions) if args.questions is not None else [args.question]
-    assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k, reader=args.reader))
+    assistant = Assistant(Settings(index_dir=args.index, top_k=args.top_k, reader=args.reader, backend=args.backend))
     for question in questions:
         response = assistant.ask(question, top_k=args.top_k, mode=args.mode)
         if args.json or args.questions is not None:
@@ -244,7 +261,7 @@ def _eval(args: argparse.Namespace) -> int:
 
     report = evaluate(
         args.file,
-        Settings(model=args.model, reader=args.reader),
+        Settings(model=args.model, reader=args.reader, backend=args.backend),
         embedder=load_embedder(args.model),
         unanswerable=args.unanswerable,
         seed=args.seed,

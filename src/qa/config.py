@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .backend import Backend
 from .embed import DEFAULT_MODEL, USE_MODEL
 
 __all__ = ["Settings", "Fusion", "FUSION", "READER_HELP", "RULES_READER", "TRAINED_READER"]
@@ -36,6 +37,8 @@ FUSION = {DEFAULT_MODEL: Fusion(lexical_weight=0.5, cosine_scale=0.15), USE_MODE
 class Settings:
     index_dir: Path = Path("index")
     corpus_dir: Path = Path("corpus")
+    # Where the index lives: the index folder (default) or Milvus (qa.backend.Backend).
+    backend: Backend = Backend()
     model: str = DEFAULT_MODEL
     top_k: int = 5
     # Passages: whole paragraphs up to max_passage_chars; smaller pieces join a neighbour.

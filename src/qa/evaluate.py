@@ -38,7 +38,6 @@ from .embed import Embedder
 from .errors import QAError
 from .ingest import Article, parse_article
 from .search import Mode
-from .store import load_snapshot
 from .tokens import Tokenizer
 
 __all__ = ["Question", "load_squad", "withhold", "evaluate", "answer_f1", "answer_em"]
@@ -111,10 +110,11 @@ def evaluate(
         settings = dataclasses.replace(settings, index_dir=Path(scratch))
         indexed = [a for a in articles if a.source not in withheld]
         build_from_articles(indexed, settings, embedder=embedder, tokenizer=tokenizer, show_progress=show_progress)
-        assistant = Assistant(settings, snapshot=load_snapshot(settings.index_dir), embedder=embedder, tokenizer=tokenizer)
-        snapshot = assistant.snapshot
+        assistant = Assistant(settings, embedder=embedder, tokenizer=tokenizer)
+        index = assistant.index
+        passages = index.passage_count
         vectors = assistant.retriever.embed_questions([q.text for q in questions])
-        depth = min(snapshot.manifest.passages, max(settings.candidates, _RANK_DEPTH * 4))
+        depth = min(passages, max(settings.candidates, _RANK_DEPTH * 4))
 
         ranks: dict[Mode, list[int | None]] = {mode: [] for mode in MODES}
         in_sentence, exact, overlap = [], [], []
@@ -130,7 +130,7 @@ def evaluate(
                 continue
             for mode in MODES:
                 results = assistant.retriever.search(question.text, k=depth, mode=mode, question_vector=vector)
-                ranks[mode].append(_gold_rank([p.source for p in snapshot.passages_at([r.index for r in results])], question.source))
+                ranks[mode].append(_gold_rank([p.source for p in index.passages_at([r.index for r in results])], question.source))
             hit = response.answer_hit
             answer = hit.answer if hit else None
             predicted = answer.text if answer else ""
@@ -145,7 +145,7 @@ def evaluate(
     report = {
         "questions": len(questions),
         "paragraphs": len(articles),
-        "passages": snapshot.manifest.passages,
+        "passages": passages,
         "model": embedder.name,
         **retrievers["hybrid"],
         "retrievers": retrievers,

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import re
 
+from .backend import PassageIndex
 from .candidates import extract_candidates
-from .store import Snapshot
 from .text import sentence_spans
 from .tokens import Tokenizer
 
@@ -21,13 +21,9 @@ _LEADING = re.compile(r"^(?:如今|目前|其中|同时|此外|今年|去年|近
 _CLAUSE = re.compile(r"[^，,。！？；：]+")
 
 
-def example_questions(snapshot: Snapshot, tokenizer: Tokenizer, count: int = 4) -> list[str]:
-    positions = snapshot.live_positions()
-    if not len(positions):
-        return []
-    step = max(1, len(positions) // (count * 3))
+def example_questions(index: PassageIndex, tokenizer: Tokenizer, count: int = 4) -> list[str]:
     found: list[str] = []
-    for passage in snapshot.passages_at(positions[::step][: count * 3].tolist()):
+    for passage in index.sample_passages(count * 3):
         question = _question_from(passage.text, tokenizer)
         if question and question not in found:
             found.append(question)

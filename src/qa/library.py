@@ -10,9 +10,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from .backend import PassageIndex
 from .errors import QAError
 from .formats import SUPPORTED_SUFFIXES
-from .store import Snapshot
 
 __all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_FILES", "article_rows", "index_facts", "save_uploads", "remove_article"]
 
@@ -20,19 +20,13 @@ MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_FILES = 10
 
 
-def article_rows(snapshot: Snapshot) -> list[list]:
+def article_rows(index: PassageIndex) -> list[list]:
     """One row per indexed article: title, source file, date, passages."""
-    return [[a.title or a.path, a.path, a.date or "", a.passages] for a in snapshot.articles()]
+    return [[a.title or a.path, a.path, a.date or "", a.passages] for a in index.articles()]
 
 
-def index_facts(snapshot: Snapshot) -> dict:
-    manifest = snapshot.manifest
-    return {
-        "model": manifest.settings.model,
-        "articles": manifest.articles,
-        "passages": manifest.passages,
-        "built": manifest.created_at,
-    }
+def index_facts(index: PassageIndex, articles: int) -> dict:
+    return {"model": index.model, "articles": articles, "passages": index.passage_count, "built": index.built}
 
 
 def save_uploads(corpus_dir: Path, files: list[Path], names: list[str] | None = None) -> list[str]:
@@ -64,8 +58,8 @@ def save_uploads(corpus_dir: Path, files: list[Path], names: list[str] | None = 
     return [base for _, base in targets]
 
 
-def remove_article(corpus_dir: Path, source: str, snapshot: Snapshot) -> None:
-    if snapshot.article(source) is None:
+def remove_article(corpus_dir: Path, source: str, index: PassageIndex) -> None:
+    if index.article(source) is None:
         raise QAError(f"资料库中没有这篇文章：{source}")
     path = (corpus_dir / source).resolve()
     if not path.is_relative_to(corpus_dir.resolve()):

@@ -118,11 +118,10 @@ def commit_file_name(generation: int) -> str:
     return f"commit-{generation:08d}.json"
 
 
-def rebuild_reason(existing: Manifest | None, wanted: IndexSettings) -> str | None:
-    """Why an index with `existing` cannot be updated to `wanted`; None when it can."""
-    if existing is None:
+def rebuild_reason(have: IndexSettings | None, wanted: IndexSettings) -> str | None:
+    """Why an index built with settings `have` cannot be updated to `wanted`; None when it can."""
+    if have is None:
         return None
-    have = existing.settings
     for name, label in (
         ("model", "model"),
         ("tokenizer", "tokenizer"),

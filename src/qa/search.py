@@ -23,11 +23,11 @@ from typing import Literal, TypeVar
 
 import numpy as np
 
+from .backend import LexicalHits, PassageIndex
 from .config import Settings
 from .embed import Embedder
 from .chunk import Passage
 from .reader import PassageInput
-from .store import Snapshot
 from .text import simplified
 from .tokens import Tokenizer
 
@@ -39,7 +39,7 @@ T = TypeVar("T")
 
 @dataclass(frozen=True)
 class ScoredPassage:
-    """A passage (by its position in the snapshot) with its fused and per-retriever scores."""
+    """A passage (by its id in the index searched) with its fused and per-retriever scores."""
 
     index: int
     score: float
@@ -50,7 +50,7 @@ class ScoredPassage:
 class Retriever:
     def __init__(
         self,
-        snapshot: Snapshot,
+        index: PassageIndex,
         *,
         embedder: Embedder,
         tokenizer: Tokenizer,
@@ -60,9 +60,9 @@ class Retriever:
         """`executor`: threads on which BM25 and the dense index's segments are searched
         side by side (None: one after another, in the caller's thread). Its tasks never
         wait on each other, so callers may share it, but must not call `search` from it."""
-        if embedder.name != snapshot.manifest.settings.model:
-            raise ValueError(f"index was built with {snapshot.manifest.settings.model!r}, not {embedder.name!r}")
-        self.snapshot = snapshot
+        if embedder.name != index.model:
+            raise ValueError(f"index was built with {index.model!r}, not {embedder.name!r}")
+        self.index = index
         self._embedder = embedder
         self._tokenizer = tokenizer
         self._settings = settings
@@ -74,11 +74,11 @@ class Retriever:
 
     def sentence_scores(self, question_vector: np.ndarray, passage: int) -> np.ndarray:
         """Cosine of the question with each sentence (clause) of a passage, as indexed."""
-        return self.snapshot.dense.sentence_scores(question_vector, passage)
+        return self.index.sentence_cosines(question_vector, passage)
 
     def passages(self, scored: list[ScoredPassage]) -> list[Passage]:
         """The passages found, read from the index's database in one query."""
-        return self.snapshot.passages_at([r.index for r in scored])
+        return self.index.passages_at([r.index for r in scored])
 
     def reader_inputs(
         self, scored: list[ScoredPassage], passages: list[Passage], question_vector: np.ndarray | None
@@ -108,49 +108,43 @@ class Retriever:
 
         `question_vector` and `query_tokens` may be passed when the caller has them already.
         """
-        size = self.snapshot.size
+        size = self.index.size
         k = max(0, min(k, size))
         pool_size = min(max(self._settings.candidates, k), size)
 
-        lexical_search: Future[tuple[np.ndarray, list[int]]] | None = None  # BM25 runs beside the dense search
+        lexical_search: Future[LexicalHits] | None = None  # BM25 runs beside the dense search
         if mode in ("hybrid", "bm25"):
             if query_tokens is None:
                 query_tokens = self._tokenizer.query_tokens(question)
-            lexical_search = self._start(self._bm25, query_tokens, k if mode == "bm25" else pool_size)
+            lexical_search = self._start(self.index.search_bm25, query_tokens, k if mode == "bm25" else pool_size)
         if mode == "bm25":
-            bm25, found = lexical_search.result()
-            return [ScoredPassage(i, float(bm25[i]), float(bm25[i]), 0.0) for i in found]
+            found = lexical_search.result()
+            scores = found.scores_of(np.array(found.ids, dtype=np.int64))
+            return [ScoredPassage(i, float(s), float(s), 0.0) for i, s in zip(found.ids, scores)]
 
         if question_vector is None:
             question_vector = self.embed_questions([question])[0]
-        dense_scores, dense_ids = self.snapshot.dense.search(
+        dense_scores, dense_ids = self.index.search_dense(
             question_vector, pool_size, map_segments=self._executor.map if self._executor is not None else map
         )
         if mode == "dense":
             return [ScoredPassage(int(i), float(s), 0.0, float(s)) for s, i in zip(dense_scores[:k], dense_ids[:k])]
 
-        bm25, lexical_ids = lexical_search.result()
+        lexical_hits = lexical_search.result()
         known = dict(zip(dense_ids.tolist(), dense_scores.tolist()))
-        missing = np.array([i for i in lexical_ids if i not in known], dtype=np.int64)
-        known.update(zip(missing.tolist(), self.snapshot.dense.scores_of(question_vector, missing).tolist()))
+        missing = np.array([i for i in lexical_hits.ids if i not in known], dtype=np.int64)
+        known.update(zip(missing.tolist(), self.index.cosines(question_vector, missing).tolist()))
 
         pool = np.fromiter(known.keys(), dtype=np.int64)
         cosine = np.clip(np.fromiter(known.values(), dtype=np.float32), 0.0, 1.0)
-        best_bm25 = float(bm25.max())
-        lexical = bm25[pool] / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
+        bm25 = lexical_hits.scores_of(pool)
+        best_bm25 = lexical_hits.best
+        lexical = bm25 / best_bm25 if best_bm25 > 0 else np.zeros(len(pool), dtype=np.float32)
         below_best = (float(cosine.max()) - cosine) / self._fusion.cosine_scale
         dense = np.clip(1.0 - below_best, 0.0, 1.0)
         fused = self._fusion.lexical_weight * lexical + (1.0 - self._fusion.lexical_weight) * dense
-        order = np.lexsort((self.snapshot.keys[pool], -fused))[:k]
-        return [
-            ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[pool[j]]), float(cosine[j]))
-            for j in order
-        ]
-
-    def _bm25(self, query_tokens: list[str], k: int) -> tuple[np.ndarray, list[int]]:
-        """Every passage's BM25 score, and the positions of the `k` best scoring above zero."""
-        scores = self.snapshot.lexical.scores(query_tokens)
-        return scores, [int(i) for i in _top(scores, k, self.snapshot.keys) if scores[i] > 0]
+        order = np.lexsort((self.index.tie_keys(pool), -fused))[:k]
+        return [ScoredPassage(int(pool[j]), float(fused[j]), float(bm25[j]), float(cosine[j])) for j in order]
 
     def _start(self, function: Callable[..., T], *arguments) -> Future[T]:
         """`function(*arguments)` on the executor, or done now without one."""
@@ -160,16 +154,3 @@ class Retriever:
         done.set_result(function(*arguments))
         return done
 
-
-def _top(scores: np.ndarray, k: int, keys: np.ndarray) -> np.ndarray:
-    """Positions of the `k` highest scores, best first, ties broken by key (passage id),
-    so the order does not depend on how the index is split into segments."""
-    if k <= 0:
-        return np.zeros(0, dtype=np.int64)
-    if k < len(scores):
-        kth = -np.partition(-scores, k - 1)[k - 1]
-        # every position tied with the k-th; never the zeros, which no caller keeps
-        candidates = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
-    else:
-        candidates = np.arange(len(scores))
-    return candidates[np.lexsort((keys[candidates], -scores[candidates]))][:k]

@@ -23,8 +23,9 @@ import fcntl
 import os
 import shutil
 import sqlite3
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import IO
 
 import numpy as np
 
+from .backend import top_positions
 from .chunk import Passage, id_of_number
 from .dense import Dense
 from .errors import IndexBusyError, IndexCorruptError, IndexFormatError, IndexMissingError, IndexWriteError
@@ -90,6 +92,14 @@ class Snapshot:
     def name(self) -> str:
         return self.manifest.name
 
+    @property
+    def model(self) -> str:
+        return self.manifest.settings.model
+
+    @property
+    def passage_count(self) -> int:
+        return self.manifest.passages
+
     # Built on first use: an index update reads the commit without searching it.
     @cached_property
     def lexical(self) -> Bm25:
@@ -105,6 +115,35 @@ class Snapshot:
         if self._pin is not None:
             self._pin.close()
             self._pin = None
+
+    # qa.backend.PassageIndex: positions are the passages' names
+    @property
+    def built(self) -> str:
+        return self.manifest.created_at
+
+    def load(self) -> None:
+        _ = self.lexical, self.dense
+
+    def sample_passages(self, count: int) -> list[Passage]:
+        positions = self.live_positions()
+        step = max(1, len(positions) // max(1, count))
+        return self.passages_at(positions[::step][:count].tolist())
+
+    def search_bm25(self, tokens: list[str], k: int) -> ScoreArrayHits:
+        scores = self.lexical.scores(tokens)
+        return ScoreArrayHits(scores, top_positions(scores, k, self.keys).tolist())
+
+    def search_dense(self, vector: np.ndarray, k: int, *, map_segments: Callable = map) -> tuple[np.ndarray, np.ndarray]:
+        return self.dense.search(vector, k, map_segments=map_segments)
+
+    def cosines(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        return self.dense.scores_of(vector, ids)
+
+    def sentence_cosines(self, vector: np.ndarray, id: int) -> np.ndarray:
+        return self.dense.sentence_scores(vector, id)
+
+    def tie_keys(self, ids: np.ndarray) -> np.ndarray:
+        return self.keys[ids]
 
     def key(self, position: int) -> tuple[int, int]:
         """(segment number, document) of a position."""
@@ -168,6 +207,34 @@ class Snapshot:
                 sizes[part] = sizes.get(part, 0) + size
         sizes["passages (SQLite)"] = sum(f.stat().st_size for f in self.index_dir.glob("passages.sqlite*"))
         return sizes
+
+
+@dataclass(frozen=True)
+class LocalSource:
+    """qa.backend.IndexSource of an index folder: its commits, as CURRENT names them."""
+
+    index_dir: Path
+
+    def current_name(self) -> str | None:
+        return current_name(self.index_dir)
+
+    def open(self) -> Snapshot:
+        return load_snapshot(self.index_dir)
+
+
+@dataclass(frozen=True)
+class ScoreArrayHits:
+    """BM25 hits of a local commit: every position's score, computed anyway."""
+
+    scores: np.ndarray
+    ids: list[int]
+
+    @property
+    def best(self) -> float:
+        return float(self.scores[self.ids[0]]) if self.ids else 0.0
+
+    def scores_of(self, ids: np.ndarray) -> np.ndarray:
+        return self.scores[ids]
 
 
 @contextmanager
