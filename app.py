@@ -81,7 +81,11 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
     def show_answer(question: str, top_k: float) -> str:
         if not question or not question.strip():
             return '<p class="qa-notice">请输入问题。</p>'
-        return render_response(assistant.ask(question, top_k=int(top_k)))
+        try:
+            return render_response(assistant.ask(question, top_k=int(top_k)))
+        except QAError as error:  # the index cannot be read now (a Milvus server down): say so, keep serving
+            log.warning("could not answer: %s", error)
+            return '<p class="qa-notice">资料库暂时无法访问，请稍后再试。</p>'
 
     def show_check(claim: str) -> str:
         if not claim or not claim.strip():
@@ -90,7 +94,10 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
 
     def ask_api(question: str, top_k: int = 5) -> dict:
         """Answer a question; returns the `qa ask --json` object."""
-        return assistant.ask(question or "", top_k=max(1, min(int(top_k), 20))).to_json()
+        try:
+            return assistant.ask(question or "", top_k=max(1, min(int(top_k), 20))).to_json()
+        except QAError as error:  # the shape of an answer, as `qa ask --json` reports errors
+            return {"query": question or "", "no_answer": True, "hits": [], "message": str(error), "error": str(error)}
 
     def library_view():
         index = assistant.index

@@ -8,6 +8,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -24,19 +25,20 @@ def _drop_everything(backend: Backend) -> None:
     """A shared server starts each test empty (a Lite file is new for each test anyway)."""
     from qa.milvus import ALIAS, connect
 
-    client = connect(backend)
-    if ALIAS in client.list_aliases().get("aliases", []):
-        client.drop_alias(ALIAS)
-    for name in client.list_collections():
-        if name.startswith(ALIAS):
-            client.drop_collection(name)
+    for uri in backend.nodes:
+        client = connect(uri)
+        if ALIAS in client.list_aliases().get("aliases", []):
+            client.drop_alias(ALIAS)
+        for name in client.list_collections():
+            if name.startswith(ALIAS):
+                client.drop_collection(name)
 
 
 @pytest.fixture(params=["local", "milvus"])
 def backend_settings(request, settings, tiny_corpus, tmp_path):
     if request.param == "local":
         return settings
-    backend = Backend(os.environ.get("MILVUS_URI") or str(tmp_path / "qa.db"))
+    backend = Backend.parse("milvus:" + (os.environ.get("MILVUS_URI") or str(tmp_path / "qa.db")))
     if os.environ.get("MILVUS_URI"):
         _drop_everything(backend)
         request.addfinalizer(lambda: _drop_everything(backend))
@@ -60,7 +62,7 @@ def _answers(assistant: Assistant) -> list[tuple]:
 
 
 def test_both_backends_give_the_same_passages_and_answers(settings, tiny_corpus, tmp_path, hashing_embedder, tokenizer):
-    milvus = dataclasses.replace(settings, backend=Backend(str(tmp_path / "qa.db")))
+    milvus = dataclasses.replace(settings, backend=Backend.parse(f"milvus:{tmp_path / 'qa.db'}"))
     answers = []
     for chosen in (settings, milvus):
         build_index(chosen, embedder=hashing_embedder, tokenizer=tokenizer)
@@ -135,7 +137,7 @@ def test_a_setting_that_changes_the_index_rebuilds_it(indexed, hashing_embedder,
 
 
 def test_an_unreachable_milvus_is_a_clear_error_and_the_cli_says_so(settings, tiny_corpus, tmp_path):
-    down = dataclasses.replace(settings, backend=Backend("http://127.0.0.1:9"))
+    down = dataclasses.replace(settings, backend=Backend.parse("milvus:http://127.0.0.1:9"))
     with pytest.raises(QAError, match="cannot reach Milvus at http://127.0.0.1:9"):
         Assistant(down)
     result = subprocess.run(
@@ -148,8 +150,132 @@ def test_an_unreachable_milvus_is_a_clear_error_and_the_cli_says_so(settings, ti
 
 def test_a_backend_is_named_local_or_milvus_uri():
     assert Backend.parse("local").is_local
-    assert Backend.parse("milvus:qa.db").uri == "qa.db"
+    assert Backend.parse("milvus:qa.db").nodes == ("qa.db",)
+    assert Backend.parse("milvus:http://a:19530,http://b:19530").nodes == ("http://a:19530", "http://b:19530")
     assert str(Backend.parse("milvus:http://127.0.0.1:19530")) == "milvus:http://127.0.0.1:19530"
-    for wrong in ("milvus:", "elastic:http://x", ""):
+    for wrong in ("milvus:", "milvus:a.db,", "milvus:a.db,a.db", "elastic:http://x", ""):
         with pytest.raises(ValueError, match="--backend must be"):
             Backend.parse(wrong)
+
+
+MORE_ARTICLES = {
+    "library.md": NEW_ARTICLE,
+    "school.md": "# 新城中学开学\n\n新城中学今年秋季开学，招收新生480人。学校有实验室12间，操场可容纳两千人。\n",
+    "museum.md": "# 运河博物馆\n\n运河博物馆收藏文物3000余件。博物馆每周一闭馆，其余时间免费参观。\n",
+}
+
+
+class LiteServers:
+    """Milvus Lite servers on loopback ports, each with its own data folder."""
+
+    def __init__(self, folder, count: int) -> None:
+        import socket
+
+        from qa.milvus import connect
+
+        self.processes, self.uris = [], []
+        for number in range(count):
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            command = [os.path.join(os.path.dirname(sys.executable), "milvus-lite"), "server"]
+            command += ["--data-dir", str(folder / f"node{number}"), "--host", "127.0.0.1", "--port", str(port)]
+            self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+            self.uris.append(f"http://127.0.0.1:{port}")
+        for uri in self.uris:
+            deadline = time.monotonic() + 60
+            while True:
+                try:
+                    connect(uri).list_collections()
+                    break
+                except QAError:
+                    if time.monotonic() > deadline:
+                        self.stop()
+                        raise
+                    time.sleep(0.5)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.terminate()
+            process.wait(timeout=30)
+
+
+@pytest.fixture
+def two_servers(tmp_path):
+    servers = LiteServers(tmp_path, 2)
+    yield servers.uris
+    servers.stop()
+
+
+@pytest.fixture
+def one_server(tmp_path):
+    servers = LiteServers(tmp_path, 1)
+    yield servers
+    servers.stop()
+
+
+def test_two_nodes_share_the_articles_and_answer_as_one_does(settings, tiny_corpus, tmp_path, two_servers, hashing_embedder, tokenizer):
+    from qa.milvus import route
+
+    for name, text in MORE_ARTICLES.items():
+        (tiny_corpus / name).write_text(text, encoding="utf-8")
+    one = dataclasses.replace(settings, backend=Backend.parse(f"milvus:{tmp_path / 'one.db'}"))
+    two = dataclasses.replace(settings, backend=Backend.parse("milvus:" + ",".join(two_servers)))
+    questions = QUESTIONS + ("新城中学招收多少新生？", "博物馆收藏多少件文物？", "图书馆新增了多少藏书？")
+    answers = []
+    for chosen in (one, two):
+        summary = build_index(chosen, embedder=hashing_embedder, tokenizer=tokenizer)
+        assert (summary.articles, summary.passages) == (5, 7)
+        assistant = Assistant(chosen, embedder=hashing_embedder, tokenizer=tokenizer)
+        answers.append([(q, [h.passage.id for h in r.hits], r.answer_hit.answer.text if r.answer_hit else None) for q in questions for r in [assistant.ask(q)]])
+    # the same best passage and answer; lower hits may trade places, as each node's BM25
+    # counts its own documents (Milvus keeps no statistics across nodes)
+    assert [(q, hits[0], answer) for q, hits, answer in answers[0]] == [(q, hits[0], answer) for q, hits, answer in answers[1]]
+    assert all(sorted(a[1]) == sorted(b[1]) for a, b in zip(*answers))
+    assert [a[2] for a in answers[1][-3:]] == ["480人", "3000余件", "五万册"]
+    # each node holds the articles routed to it, and only those
+    from qa.milvus import MilvusSource
+
+    for number, uri in enumerate(two_servers):
+        held = {a.path for a in MilvusSource(Backend.parse("milvus:" + uri)).open().articles()}
+        assert held == {name for name in ["rail.md", "park.md", *MORE_ARTICLES] if route(name, 2) == number} and held
+
+    # an update reaches the node that holds the article
+    path = tiny_corpus / "school.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("480人", "520人"), encoding="utf-8")
+    summary = build_index(two, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (summary.updated, summary.unchanged) == (1, 4)
+    assert assistant.ask("新城中学招收多少新生？").answer_hit.answer.text == "520人"
+
+
+def test_a_server_that_stops_is_reported_and_the_app_says_so(settings, tiny_corpus, one_server, hashing_embedder, tokenizer):
+    served = dataclasses.replace(settings, backend=Backend.parse("milvus:" + one_server.uris[0]))
+    build_index(served, embedder=hashing_embedder, tokenizer=tokenizer)
+    assistant = Assistant(served, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert assistant.ask("公园几点开门？").answer_hit.answer.text == "六点"
+    one_server.stop()
+    with pytest.raises(QAError, match=f"Milvus at {one_server.uris[0]} failed"):
+        assistant.ask("公园占地多少亩？")
+    with pytest.raises(QAError, match=f"Milvus at {one_server.uris[0]}"):
+        build_index(served, embedder=hashing_embedder, tokenizer=tokenizer)
+
+
+def test_an_update_that_dies_before_its_records_is_completed_by_the_next(indexed, hashing_embedder, tokenizer, monkeypatch):
+    if indexed.backend.is_local:
+        pytest.skip("the local index commits atomically (tests/test_update.py kills it for real)")
+    from qa import milvus
+
+    path = indexed.corpus_dir / "rail.md"
+    path.write_text(path.read_text(encoding="utf-8").replace("40列", "48列").replace("18分钟", "16分钟"), encoding="utf-8")
+    with monkeypatch.context() as patched:
+        patched.setattr(milvus._Writer, "finish", lambda self: (_ for _ in ()).throw(QAError("died")))
+        with pytest.raises(QAError, match="died"):
+            build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    # the record died with the write, so the article counts as new; its old passages are gone
+    summary = build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (summary.added, summary.unchanged, summary.passages) == (1, 1, 4)
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    texts = [h.passage.text for h in assistant.ask("车站每天停靠多少列车？", top_k=10).hits]
+    assert any("48列" in t for t in texts) and not any("40列" in t or "18分钟" in t for t in texts)
+    assert assistant.article("rail.md").passages == 2
+    assert build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer).up_to_date

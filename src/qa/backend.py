@@ -36,26 +36,28 @@ BACKEND_HELP = (
 
 @dataclass(frozen=True)
 class Backend:
-    """`--backend`: "local" (the index folder) or "milvus:URI" (a Milvus Lite file such as
-    `qa.db`, or `http://host:port` of a Milvus server; its token, if any, comes from the
-    environment variable TOKEN_VARIABLE names, never from the command line)."""
+    """`--backend`: "local" (the index folder) or "milvus:URI[,URI…]": a Milvus Lite file such
+    as `qa.db`, or `http://host:port` of a Milvus server; several URIs share the articles
+    out among as many Milvus nodes (qa.milvus.route). A server's token, if any, comes from
+    the environment variable TOKEN_VARIABLE names, never from the command line."""
 
-    uri: str | None = None  # None: the local index folder
+    nodes: tuple[str, ...] = ()  # Milvus URIs; none: the local index folder
 
     @classmethod
     def parse(cls, text: str) -> Backend:
         if text == "local":
             return cls()
-        if text.startswith(_MILVUS) and len(text) > len(_MILVUS):
-            return cls(text[len(_MILVUS) :])
-        raise ValueError(f"--backend must be 'local' or 'milvus:URI' (a .db file or http://host:port), got {text!r}")
+        nodes = tuple(uri.strip() for uri in text[len(_MILVUS) :].split(",")) if text.startswith(_MILVUS) else ()
+        if not nodes or not all(nodes) or len(set(nodes)) < len(nodes):
+            raise ValueError(f"--backend must be 'local' or 'milvus:URI[,URI…]' (a .db file or http://host:port, each once), got {text!r}")
+        return cls(nodes)
 
     @property
     def is_local(self) -> bool:
-        return self.uri is None
+        return not self.nodes
 
     def __str__(self) -> str:
-        return "local" if self.uri is None else _MILVUS + self.uri
+        return "local" if self.is_local else _MILVUS + ",".join(self.nodes)
 
 
 class LexicalHits(Protocol):

@@ -22,17 +22,24 @@ removed ones, by key; the collection's `qa.generation` property counts the updat
 that a server answering from it knows its cache is stale. A rebuild fills a new version
 and moves the alias in one call; the version it replaced stays until the next rebuild, so
 a question in flight finishes on it.
+
+Several Milvus nodes (`--backend milvus:URI,URI…`) share the articles out: each article
+and its passages live on the node `route` names from its source path, every node holds
+its own pair of collections and alias, and a question asks every node and merges their
+candidates by score. Each node's BM25 counts only its own documents (Milvus keeps no
+statistics across nodes), so lower candidates can trade places with one node's order.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-import logging
 import os
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
+from typing import Any
 
 import numpy as np
 
@@ -48,9 +55,7 @@ from .manifest import IndexSettings, rebuild_reason
 from .records import ArticleRecord, FileState
 from .tokens import Tokenizer
 
-__all__ = ["ALIAS", "MilvusIndex", "MilvusSource", "connect", "index_articles", "sync_corpus"]
-
-log = logging.getLogger(__name__)
+__all__ = ["ALIAS", "MilvusIndex", "MilvusSource", "connect", "index_articles", "route", "sync_corpus", "term_text"]
 
 ALIAS = "qa_passages"
 _SENTENCES = "_sentences"
@@ -58,20 +63,58 @@ _TOP_K_MAX = 16_384  # Milvus's limit on one search's results
 _INSERT_BATCH = 2_000
 _QUERY_BATCH = 1_000  # keys per `in [...]` filter
 _TERMS_MAX = 65_535  # a VARCHAR's bytes
+_SENTENCES_MAX = 1_000  # of one passage (a 400-character passage has fewer than 100)
 
 
-def connect(backend: Backend):
-    """A client of the Milvus at `backend.uri`; QAError saying what to do when it cannot be reached."""
+def connect(uri: str):
+    """A client of the Milvus at `uri`; QAError saying what to do when it cannot be reached."""
     try:
         from pymilvus import MilvusClient
         from pymilvus.exceptions import MilvusException
     except ImportError:
         raise QAError("the Milvus backend needs pymilvus (and milvus-lite for a file): pip install -e '.[milvus]'") from None
-
     try:
-        return MilvusClient(backend.uri, token=os.environ.get(TOKEN_VARIABLE, ""))
+        return _Guarded(MilvusClient(uri, token=os.environ.get(TOKEN_VARIABLE, "")), uri, MilvusException)
     except (MilvusException, OSError, RuntimeError) as error:
-        raise QAError(f"cannot reach Milvus at {backend.uri} ({error}); is the server running, and is the address right?") from None
+        raise QAError(f"cannot reach Milvus at {uri} ({error}); is the server running, and is the address right?") from None
+
+
+class _Guarded:
+    """A Milvus client whose failures are QAErrors naming the server: a server that stops
+    answering mid-run is reported like one that cannot be reached, and nothing is written."""
+
+    def __init__(self, client, uri: str, failure: type[Exception]) -> None:
+        self._client, self._uri, self._failure = client, uri, failure
+
+    def __getattr__(self, name: str):
+        method = getattr(self._client, name)
+
+        def guarded(*args, **kwargs):
+            try:
+                return method(*args, **kwargs)
+            except (self._failure, OSError, RuntimeError) as error:
+                raise QAError(f"Milvus at {self._uri} failed ({error}); is the server running? Nothing was changed by this call") from None
+
+        return guarded
+
+
+def route(source: str, nodes: int) -> int:
+    """The node that holds an article: a hash of its source path, the same in every run."""
+    return int.from_bytes(hashlib.blake2b(source.encode("utf-8"), digest_size=8).digest(), "little") % nodes
+
+
+@dataclass(frozen=True)
+class _Node:
+    uri: str
+    client: Any
+
+    @property
+    def is_lite(self) -> bool:
+        return not self.uri.startswith(("http://", "https://", "tcp://"))
+
+
+def _nodes(backend: Backend) -> list[_Node]:
+    return [_Node(uri, connect(uri)) for uri in backend.nodes]
 
 
 def _signed(numbers: Iterable[int]) -> list[int]:
@@ -79,11 +122,12 @@ def _signed(numbers: Iterable[int]) -> list[int]:
     return np.asarray(list(numbers), dtype=np.uint64).view(np.int64).tolist()
 
 
-def _unsigned(keys: np.ndarray) -> np.ndarray:
+def _unsigned(keys) -> np.ndarray:
     return np.asarray(keys, dtype=np.int64).view(np.uint64)
 
 
-def _terms(hashes: np.ndarray) -> str:
+def term_text(hashes: np.ndarray) -> str:
+    """Tokens' term hashes as the words Milvus's "standard" analyzer keeps whole."""
     text = " ".join(f"t{h:x}" for h in hashes.tolist())
     return text[: _TERMS_MAX - 1].rsplit(" ", 1)[0] if len(text) >= _TERMS_MAX else text
 
@@ -108,21 +152,26 @@ def _serving_version(client) -> _Version | None:
 
 
 class MilvusSource:
-    """qa.backend.IndexSource of a Milvus: the version its alias names, and how often it was updated."""
+    """qa.backend.IndexSource of a Milvus (or several): the versions their aliases name,
+    and how often each was updated."""
 
     def __init__(self, backend: Backend) -> None:
         self._backend = backend
-        self._client = connect(backend)
+        self._nodes = _nodes(backend)
+
+    def _versions(self) -> list[_Version | None]:
+        return [_serving_version(node.client) for node in self._nodes]
 
     def current_name(self) -> str | None:
-        version = _serving_version(self._client)
-        return version.name if version else None
+        versions = self._versions()
+        return None if None in versions else "+".join(v.name for v in versions)
 
     def open(self) -> MilvusIndex:
-        version = _serving_version(self._client)
-        if version is None:
-            raise IndexMissingError(f"no index in Milvus at {self._backend.uri}; build it with `qa index --backend {self._backend}`")
-        return MilvusIndex(self._client, version)
+        versions = self._versions()
+        if None in versions:
+            missing = self._nodes[versions.index(None)].uri
+            raise IndexMissingError(f"no index in Milvus at {missing}; build it with `qa index --backend {self._backend}`")
+        return MilvusIndex([_Part(node, version) for node, version in zip(self._nodes, versions)])
 
 
 @dataclass(frozen=True)
@@ -140,22 +189,71 @@ class _Hits:
         return np.array([self.scores.get(int(i), 0.0) for i in ids], dtype=np.float32)
 
 
-class MilvusIndex:
-    """qa.backend.PassageIndex over one version of the index in Milvus; passages are named
-    by their keys."""
+class _Part:
+    """One node's version of the index: its two collections."""
 
-    def __init__(self, client, version: _Version) -> None:
-        self._client = client
-        self._version = version
-        self._passages = version.collection
-        self._sentences = version.collection + _SENTENCES
-        properties = client.describe_collection(self._passages).get("properties", {})
+    def __init__(self, node: _Node, version: _Version) -> None:
+        self.node = node
+        self.version = version
+        self.passages = version.collection
+        self.sentences = version.collection + _SENTENCES
+        properties = node.client.describe_collection(self.passages).get("properties", {})
         self.settings = IndexSettings.from_json(json.loads(properties["qa.settings"]))
-        self.built = properties.get("qa.updated", "")
+        self.updated = properties.get("qa.updated", "")
+
+    @property
+    def client(self):
+        return self.node.client
+
+    def count(self) -> int:
+        return int(self.client.query(self.passages, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    def bm25(self, terms: str, k: int) -> list[tuple[float, int]]:
+        found = self.client.search(self.passages, data=[terms], anns_field="sparse", limit=k, search_params={"metric_type": "BM25"})[0]
+        # Milvus Lite returns BM25 scores negated, a server as they are
+        return [(abs(float(hit["distance"])), int(hit["key"])) for hit in found]
+
+    def sentences_near(self, vector: list[float], where: str, limit: int, *, group: bool) -> list:
+        return self.client.search(
+            self.sentences, data=[vector], anns_field="vector", filter=where, limit=limit,
+            output_fields=["passage", "order"], search_params={"metric_type": "IP"},
+            **({"group_by_field": "passage"} if group else {}),
+        )[0]  # fmt: skip
+
+    def query(self, where: str, fields: list[str], **options) -> list[dict]:
+        return self.client.query(self.passages, filter=where, output_fields=fields, **options)
+
+    def first_parts(self, fields: list[str]) -> Iterable[dict]:
+        """Part 0 of every article (it carries the article's record), read by ranges of keys:
+        a range with more rows than one query returns is halved (keys are hashes, so they
+        spread evenly). Milvus Lite lacks what query iterators need."""
+        ranges = [(-(2**63), 2**63 - 1)]
+        while ranges:
+            low, high = ranges.pop()
+            rows = self.query(f"part == 0 and key >= {low} and key <= {high}", fields, limit=_TOP_K_MAX)
+            if len(rows) < _TOP_K_MAX or low == high:
+                yield from rows
+            else:
+                middle = (low + high) // 2
+                ranges += [(low, middle), (middle + 1, high)]
+
+
+class MilvusIndex:
+    """qa.backend.PassageIndex over one version of the index in Milvus, on one node or
+    shared out among several (each article on the node `route` names; every node is
+    asked and the results merged); passages are named by their keys."""
+
+    def __init__(self, parts: list[_Part]) -> None:
+        self._parts = parts
+        self.settings = parts[0].settings
+        differing = [p.node.uri for p in parts if p.settings != self.settings]
+        if differing:
+            raise IndexMissingError(f"the Milvus nodes {differing} hold an index built differently; run `qa index --rebuild`")
+        self.built = max(p.updated for p in parts)
 
     @property
     def name(self) -> str:
-        return self._version.name
+        return "+".join(p.version.name for p in self._parts)
 
     @property
     def model(self) -> str:
@@ -167,51 +265,44 @@ class MilvusIndex:
 
     @property
     def passage_count(self) -> int:
-        return int(self._client.query(self._passages, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return sum(p.count() for p in self._parts)
 
     def load(self) -> None:
         # a database reopened needs its collections loaded before they can be searched
-        self._client.load_collection(self._passages)
-        self._client.load_collection(self._sentences)
+        for part in self._parts:
+            part.client.load_collection(part.passages)
+            part.client.load_collection(part.sentences)
 
     def search_bm25(self, tokens: list[str], k: int) -> _Hits:
         if not tokens or k <= 0:
             return _Hits([], {})
-        found = self._client.search(
-            self._passages, data=[_terms(term_hashes(tokens))], anns_field="sparse", limit=min(k, _TOP_K_MAX),
-            search_params={"metric_type": "BM25"},
-        )[0]  # fmt: skip
-        # Milvus Lite returns BM25 scores negated, a server as they are
-        scores = {int(hit["key"]): abs(float(hit["distance"])) for hit in found}
-        order = sorted(scores, key=lambda key: (-scores[key], int(_unsigned(np.array([key]))[0])))
-        return _Hits(order, scores)
+        terms, k = term_text(term_hashes(tokens)), min(k, _TOP_K_MAX)
+        best = _best([hit for part in self._parts for hit in part.bm25(terms, k)], k)
+        return _Hits([key for _, key in best], {key: score for score, key in best})
 
     def search_dense(self, vector: np.ndarray, k: int, *, map_segments: Callable = map) -> tuple[np.ndarray, np.ndarray]:
-        found = self._client.search(
-            self._sentences, data=[np.asarray(vector, dtype=np.float32).tolist()], anns_field="vector",
-            limit=min(k, _TOP_K_MAX), group_by_field="passage", output_fields=["passage"],
-            search_params={"metric_type": "IP"},
-        )[0]  # fmt: skip
-        return (
-            np.array([hit["distance"] for hit in found], dtype=np.float32),
-            np.array([hit["entity"]["passage"] for hit in found], dtype=np.int64),
-        )
+        k, query = min(k, _TOP_K_MAX), _as_list(vector)
+        found = [
+            (float(hit["distance"]), int(hit["entity"]["passage"])) for part in self._parts for hit in part.sentences_near(query, "", k, group=True)
+        ]  # fmt: skip
+        best = _best(found, k)
+        return np.array([s for s, _ in best], dtype=np.float32), np.array([key for _, key in best], dtype=np.int64)
 
     def cosines(self, vector: np.ndarray, ids: np.ndarray) -> np.ndarray:
+        # searched among those passages' sentences, grouped: Milvus sends back one cosine a
+        # passage rather than every sentence's vector
         best: dict[int, float] = {}
-        for passage, _, row in self._sentence_rows(ids):
-            cosine = float(np.dot(row, vector))
-            best[passage] = max(best.get(passage, -1.0), cosine)
+        query = _as_list(vector)
+        for chunk in _chunks([int(i) for i in ids], _QUERY_BATCH):
+            for part in self._parts:
+                for hit in part.sentences_near(query, f"passage in {chunk}", len(chunk), group=True):
+                    best[int(hit["entity"]["passage"])] = float(hit["distance"])
         return np.array([best.get(int(i), 0.0) for i in ids], dtype=np.float32)
 
     def sentence_cosines(self, vector: np.ndarray, id: int) -> np.ndarray:
-        rows = sorted(self._sentence_rows([id]), key=lambda row: row[1])
-        return np.array([float(np.dot(row, vector)) for _, _, row in rows], dtype=np.float32)
-
-    def _sentence_rows(self, ids: Sequence[int]) -> Iterable[tuple[int, int, np.ndarray]]:
-        for chunk in _chunks([int(i) for i in ids], _QUERY_BATCH):
-            for row in self._client.query(self._sentences, filter=f"passage in {chunk}", output_fields=["passage", "order", "vector"]):
-                yield int(row["passage"]), int(row["order"]), np.asarray(row["vector"], dtype=np.float32)
+        query = _as_list(vector)
+        hits = [hit for part in self._parts for hit in part.sentences_near(query, f"passage == {int(id)}", _SENTENCES_MAX, group=False)]
+        return np.array([hit["distance"] for hit in sorted(hits, key=lambda hit: hit["entity"]["order"])], dtype=np.float32)
 
     def tie_keys(self, ids: np.ndarray) -> np.ndarray:
         return _unsigned(ids)
@@ -219,34 +310,35 @@ class MilvusIndex:
     def passages_at(self, ids: Sequence[int]) -> list[Passage]:
         found: dict[int, Passage] = {}
         for chunk in _chunks([int(i) for i in ids], _QUERY_BATCH):
-            for row in self._client.query(self._passages, filter=f"key in {chunk}", output_fields=["key", "passage"]):
-                found[int(row["key"])] = Passage.from_json(row["passage"])
-        missing = [i for i in ids if int(i) not in found]
-        if missing:
+            for part in self._parts:
+                found.update((int(row["key"]), Passage.from_json(row["passage"])) for row in part.query(f"key in {chunk}", ["key", "passage"]))
+        if any(int(i) not in found for i in ids):
             raise QAError("a passage found was removed by an update while answering; ask again")
         return [found[int(i)] for i in ids]
 
     def sample_passages(self, count: int) -> list[Passage]:
-        rows = self._client.query(self._passages, filter="part >= 0", output_fields=["passage"], limit=max(1, count))
-        return [Passage.from_json(row["passage"]) for row in rows]
+        each = max(1, count // len(self._parts))
+        return [Passage.from_json(row["passage"]) for part in self._parts for row in part.query("part >= 0", ["passage"], limit=each)]
 
     def article(self, source: str) -> ArticleRecord | None:
-        rows = self._client.query(self._passages, filter=f"source == {json.dumps(source)} and part == 0", output_fields=["article"])
+        part = self._parts[route(source, len(self._parts))]
+        rows = part.query(f"source == {json.dumps(source)} and part == 0", ["article"])
         return _article_record(rows[0]["article"]) if rows else None
 
     def articles(self) -> list[ArticleRecord]:
-        return [_article_record(row["article"]) for row in self._first_parts(["article"])]
-
-    def _first_parts(self, fields: list[str]) -> Iterable[dict]:
-        iterator = self._client.query_iterator(self._passages, filter="part == 0", output_fields=fields, batch_size=_QUERY_BATCH)
-        try:
-            while batch := iterator.next():
-                yield from batch
-        finally:
-            iterator.close()
+        return [_article_record(row["article"]) for part in self._parts for row in part.first_parts(["article"])]
 
     def close(self) -> None:
-        """The client is shared with the process's other users of this Milvus; nothing to release."""
+        """The clients are shared with the process's other users of these Milvus nodes; nothing to release."""
+
+
+def _best(found: list[tuple[float, int]], k: int) -> list[tuple[float, int]]:
+    """The `k` best (score, key) of all nodes, ties broken by the passage id's number as locally."""
+    return sorted(found, key=lambda hit: (-hit[0], int(_unsigned([hit[1]])[0])))[:k]
+
+
+def _as_list(vector: np.ndarray) -> list[float]:
+    return np.asarray(vector, dtype=np.float32).tolist()
 
 
 def _article_record(data: dict) -> ArticleRecord:
@@ -280,38 +372,46 @@ def sync_corpus(
     """Bring the index in Milvus up to date with `settings.corpus_dir`: `qa index --backend milvus:URI`."""
     started = time.perf_counter()
     timer = Timer()
-    client = connect(settings.backend)
+    nodes = _nodes(settings.backend)
     wanted = index_settings(settings, tokenizer, embedder.name if embedder else settings.model)
-    version = _serving_version(client)
-    serving = MilvusIndex(client, version) if version else None
+    versions = [_serving_version(node.client) for node in nodes]
     reason = None
-    if serving is not None:
-        reason = "asked to rebuild" if rebuild else rebuild_reason(serving.settings, wanted)
-    writer = _Writer(client, settings, wanted, tokenizer, embedder, timer, show_progress)
+    if any(versions):
+        parts = [_Part(node, version) for node, version in zip(nodes, versions) if version]
+        if None in versions:
+            reason = f"Milvus at {nodes[versions.index(None)].uri} holds no index yet"
+        elif len({json.dumps(asdict(part.settings)) for part in parts}) > 1:
+            reason = "the Milvus nodes hold indexes built with different settings"
+        else:
+            reason = "asked to rebuild" if rebuild else rebuild_reason(parts[0].settings, wanted)
+    rebuilding = reason is not None or not any(versions)
+    writers = [_Writer(node, settings, wanted, tokenizer, timer, show_progress) for node in nodes]
     known: dict[str, FileState] = {}
-    if serving is None or reason:
-        writer.target = writer.new_collection(version)
+    if rebuilding:
+        embedder = embedder or load_embedder(settings.model)
+        for writer in writers:
+            writer.target = writer.new_collection(embedder.dimension)
     else:
+        serving = MilvusIndex(parts)
         serving.load()
-        writer.target = version.collection
+        for writer, version in zip(writers, versions):
+            writer.target = version.collection
         known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns) for a in serving.articles()}
-    scan = scan_corpus(settings.corpus_dir, known, writer.touch, timer)
-    changed = bool(scan.new or scan.gone)
-    if not changed and known:
+
+    def touch(entry: FileState, size: int, mtime_ns: int) -> None:
+        writers[route(entry.path, len(writers))].touch(entry, size, mtime_ns)
+
+    scan = scan_corpus(settings.corpus_dir, known, touch, timer)
+    if not rebuilding and not (scan.new or scan.gone):
         return BuildSummary(
-            articles=scan.articles, passages=serving.passage_count, embedded=0,
-            seconds=time.perf_counter() - started, unchanged=scan.counts["unchanged"], up_to_date=True,
-            warnings=tuple(scan.warnings), segments=1,
+            articles=scan.articles, passages=serving.passage_count, embedded=0, seconds=time.perf_counter() - started,
+            unchanged=scan.counts["unchanged"], up_to_date=True, warnings=tuple(scan.warnings), segments=len(nodes),
         )  # fmt: skip
-    embedded = writer.write(scan.new)
-    writer.remove([a.path for a in scan.gone] + [n.replaces.path for n in scan.new if n.replaces], keep=writer.written)
-    if writer.target != (version.collection if version else None):
-        writer.switch(version)
-    else:
-        writer.bump()
+    replaced = [a.path for a in scan.gone] + [n.replaces.path for n in scan.new if n.replaces]
+    embedded = _write(writers, scan.new, replaced, versions if rebuilding else None, embedder)
     return BuildSummary(
-        articles=scan.articles, passages=MilvusIndex(client, _serving_version(client)).passage_count, embedded=embedded,
-        seconds=time.perf_counter() - started, removed=len(scan.gone), rebuilt=reason, segments=1,
+        articles=scan.articles, passages=sum(w.count() for w in writers), embedded=embedded,
+        seconds=time.perf_counter() - started, removed=len(scan.gone), rebuilt=reason, segments=len(nodes),
         warnings=tuple(scan.warnings), stages=timer.stages, **scan.counts,
     )  # fmt: skip
 
@@ -322,32 +422,59 @@ def index_articles(
     """Index `articles` (already read) as a new version, served once complete (`qa eval`)."""
     started = time.perf_counter()
     timer = Timer()
-    client = connect(settings.backend)
-    version = _serving_version(client)
-    writer = _Writer(client, settings, index_settings(settings, tokenizer, embedder.name), tokenizer, embedder, timer, show_progress)
-    writer.target = writer.new_collection(version)
-    embedded = writer.write([NewArticle(article, None, None, None) for article in articles])
-    writer.switch(version)
+    nodes = _nodes(settings.backend)
+    versions = [_serving_version(node.client) for node in nodes]
+    wanted = index_settings(settings, tokenizer, embedder.name)
+    writers = [_Writer(node, settings, wanted, tokenizer, timer, show_progress) for node in nodes]
+    for writer in writers:
+        writer.target = writer.new_collection(embedder.dimension)
+    embedded = _write(writers, [NewArticle(article, None, None, None) for article in articles], [], versions, embedder)
     return BuildSummary(
-        articles=len(articles), passages=embedded, embedded=embedded, seconds=time.perf_counter() - started,
-        added=len(articles), segments=1, stages=timer.stages,
+        articles=len(articles), passages=sum(w.count() for w in writers), embedded=embedded,
+        seconds=time.perf_counter() - started, added=len(articles), segments=len(nodes), stages=timer.stages,
     )  # fmt: skip
 
 
+def _write(writers: list[_Writer], new: list[NewArticle], replaced: list[str], switch_from: list | None, embedder) -> int:
+    """Each node's share of the new articles written and of the replaced ones removed; then
+    a rebuilt index served (`switch_from`: the versions it replaces) or an update counted.
+    Returns how many passages were embedded."""
+    embedded = 0
+    count = len(writers)
+    for number, writer in enumerate(writers):
+        mine = [n for n in new if route(n.article.source, count) == number]
+        written, embedder = writer.write(mine, embedder)
+        embedded += written
+        writer.remove([path for path in replaced if route(path, count) == number])
+        writer.finish()
+    for writer, version in zip(writers, switch_from or [None] * count):
+        if switch_from is not None:
+            writer.switch(version)
+        else:
+            writer.bump()
+    return embedded
+
+
 class _Writer:
-    def __init__(self, client, settings: Settings, wanted: IndexSettings, tokenizer: Tokenizer, embedder, timer: Timer, show_progress: bool):
-        self._client = client
+    """Writes one node's share of the index."""
+
+    def __init__(self, node: _Node, settings: Settings, wanted: IndexSettings, tokenizer: Tokenizer, timer: Timer, show_progress: bool):
+        self._node = node
+        self._client = node.client
         self._settings = settings
         self._wanted = wanted
         self._tokenizer = tokenizer
-        self._embedder = embedder
         self._timer = timer
         self._show_progress = show_progress
         self.target = ""
-        self.written: set[int] = set()  # keys of the passages written in this run
+        self._written: set[int] = set()  # keys of the passages written in this run
+        self._records: list[dict] = []  # part 0 of each article written, held back until `finish`
 
-    def new_collection(self, serving: _Version | None) -> str:
-        """An empty version after the newest there is; its settings recorded."""
+    def count(self) -> int:
+        return int(self._client.query(self.target, filter="", output_fields=["count(*)"])[0]["count(*)"])
+
+    def new_collection(self, dimension: int) -> str:
+        """An empty version after the newest there is, its settings recorded."""
         from pymilvus import DataType, Function, FunctionType
 
         client = self._client
@@ -369,12 +496,11 @@ class _Writer:
             params={"bm25_k1": settings.bm25_k1, "bm25_b": settings.bm25_b},
         )  # fmt: skip
         index.add_index(field_name="source", index_type="INVERTED")
-        client.create_collection(name, schema=schema, index_params=index)
+        _create(client, name, schema, index)
         client.alter_collection_properties(
             name, properties={"qa.settings": json.dumps(asdict(self._wanted)), "qa.generation": "0", "qa.updated": _now()}
         )
-        self._embedder = self._embedder or load_embedder(settings.model)
-        self._sentences_collection(name + _SENTENCES, self._embedder.dimension)
+        self._sentences_collection(name + _SENTENCES, dimension)
         return name
 
     def _sentences_collection(self, name: str, dimension: int) -> None:
@@ -388,10 +514,9 @@ class _Writer:
         index = self._client.prepare_index_params()
         # exact search on Milvus Lite (the local index is exact up to 50k sentences);
         # a server chooses its own index (AUTOINDEX: HNSW on Milvus, docs/scale-out.md)
-        lite = not str(self._settings.backend.uri).startswith(("http://", "https://"))
-        index.add_index(field_name="vector", index_type="FLAT" if lite else "AUTOINDEX", metric_type="IP")
+        index.add_index(field_name="vector", index_type="FLAT" if self._node.is_lite else "AUTOINDEX", metric_type="IP")
         index.add_index(field_name="passage", index_type="INVERTED")
-        self._client.create_collection(name, schema=schema, index_params=index)
+        _create(self._client, name, schema, index)
 
     def touch(self, entry: FileState, size: int, mtime_ns: int) -> None:
         """Record a file's new size and time (its text is unchanged)."""
@@ -403,20 +528,19 @@ class _Writer:
             row["article"] = {**row["article"], "bytes": size, "mtime_ns": mtime_ns}
             self._client.upsert(self.target, [row])
 
-    def write(self, new: list[NewArticle]) -> int:
-        """Upsert the passages of `new` articles with their sentence vectors; how many were embedded."""
+    def write(self, new: list[NewArticle], embedder: Embedder | None) -> tuple[int, Embedder | None]:
+        """Upsert the passages of `new` articles with their sentence vectors; how many were
+        embedded, and the embedder (loaded if it was needed)."""
         settings = self._settings
         with self._timer("chunk"):
             chunked = [(n, chunk_article(n.article, max_chars=settings.max_passage_chars, min_chars=settings.min_passage_chars)) for n in new]
             chunked = [(n, passages) for n, passages in chunked if passages]
         passages = [p for _, ps in chunked for p in ps]
         if not passages:
-            return 0
+            return 0, embedder
         with self._timer("tokenize"):
             hashes = term_hash_lists(passages, self._tokenizer)
-        codes, scales, owners, embedded, self._embedder = plan_vectors(
-            passages, {}, self._embedder, settings, self._timer, self._show_progress
-        )
+        codes, scales, owners, embedded, embedder = plan_vectors(passages, {}, embedder, settings, self._timer, self._show_progress)
         keys = _signed(id_number(p.id) for p in passages)
         with self._timer("write"):
             rows = []
@@ -426,12 +550,16 @@ class _Writer:
                 for part, passage in enumerate(article_passages):
                     rows.append({
                         "key": keys[number], "source": passage.source, "part": part, "article": record if part == 0 else {},
-                        "passage": passage.to_json(), "terms": _terms(hashes[number]),
+                        "passage": passage.to_json(), "terms": term_text(hashes[number]),
                     })  # fmt: skip
                     number += 1
-            old = set(self._existing_keys(keys))
-            for batch in _chunks(rows, _INSERT_BATCH):
+            # an article's record (its part 0) is written last, by `finish`, after the old
+            # passages are removed: a write that dies before leaves the old record, and
+            # the next run sees the article as changed and writes it again
+            self._records += [row for row in rows if row["part"] == 0]
+            for batch in _chunks([row for row in rows if row["part"] != 0], _INSERT_BATCH):
                 self._client.upsert(self.target, batch)
+            old = self._keys_with_sentences(keys)
             vectors = codes.astype(np.float32) * scales[:, None]
             order = np.zeros(len(owners), dtype=np.int64)
             for row in range(1, len(owners)):
@@ -439,27 +567,38 @@ class _Writer:
             sentence_rows = [
                 {"passage": keys[owner], "order": int(order[row]), "vector": vectors[row].tolist()}
                 for row, owner in enumerate(owners.tolist())
-                if keys[owner] not in old  # a passage already indexed keeps its sentences
+                if keys[owner] not in old  # a passage indexed before keeps its sentences
             ]
             for batch in _chunks(sentence_rows, _INSERT_BATCH):
                 self._client.insert(self.target + _SENTENCES, batch)
-        self.written.update(keys)
-        return embedded
+        self._written.update(keys)
+        return embedded, embedder
 
-    def _existing_keys(self, keys: list[int]) -> list[int]:
-        found = []
+    def _keys_with_sentences(self, keys: list[int]) -> set[int]:
+        found: set[int] = set()
         for chunk in _chunks(keys, _QUERY_BATCH):
-            found += [int(row["key"]) for row in self._client.query(self.target, filter=f"key in {chunk}", output_fields=["key"])]
+            rows = self._client.query(self.target + _SENTENCES, filter=f"order == 0 and passage in {chunk}", output_fields=["passage"])
+            found.update(int(row["passage"]) for row in rows)
         return found
 
-    def remove(self, sources: list[str], *, keep: set[int]) -> None:
+    def remove(self, sources: list[str]) -> None:
         """Delete the passages of `sources` that this run did not write, and their sentences."""
         for source in dict.fromkeys(sources):
             rows = self._client.query(self.target, filter=f"source == {json.dumps(source)}", output_fields=["key"])
-            stale = [int(row["key"]) for row in rows if int(row["key"]) not in keep]
+            stale = [int(row["key"]) for row in rows if int(row["key"]) not in self._written]
             for chunk in _chunks(stale, _QUERY_BATCH):
                 self._client.delete(self.target + _SENTENCES, filter=f"passage in {chunk}")
                 self._client.delete(self.target, filter=f"key in {chunk}")
+
+    def finish(self) -> None:
+        """Write the records of the articles written (see `write`)."""
+        for batch in _chunks(self._records, _INSERT_BATCH):
+            self._client.upsert(self.target, batch)
+        self._records = []
+        # sealed segments are searched with their built indexes; rows still in memory are
+        # scanned, and Milvus Lite rebuilds their sparse index at every search
+        self._client.flush(self.target)
+        self._client.flush(self.target + _SENTENCES)
 
     def bump(self) -> None:
         """Count an update of the version served, so that servers drop their cached answers."""
@@ -481,6 +620,14 @@ class _Writer:
             base = name.removesuffix(_SENTENCES)
             if _is_version(base) and base not in kept:
                 self._client.drop_collection(name)
+
+
+def _create(client, name: str, schema, index) -> None:
+    """A collection with its indexes, loaded. The indexes are not waited for: empty
+    collections need none built, and waiting asks for a timestamp Milvus Lite cannot give."""
+    client.create_collection(name, schema=schema)
+    client.create_index(name, index, sync=False)
+    client.load_collection(name)
 
 
 def _is_version(name: str) -> bool:
