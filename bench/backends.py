@@ -43,7 +43,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="qa-backends-") as scratch:
         local = Settings(index_dir=Path(scratch) / "index", model=args.model)
         milvus = dataclasses.replace(local, backend=Backend.parse("milvus:" + (args.milvus or str(Path(scratch) / "trial.db"))))
-        vectors = embedder.encode_queries([q.text for q in questions])
         tops: dict[str, dict[str, list[str]]] = {}
         sources: dict[str, dict[str, list[str]]] = {}
         timings: dict[str, list[float]] = {}
@@ -53,6 +52,7 @@ def main() -> None:
             build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer)
             build_seconds[name] = time.perf_counter() - started
             retriever = Assistant(settings, embedder=embedder, tokenizer=tokenizer, reader=_NoReader()).retriever
+            vectors = retriever.embed_questions([q.text for q in questions])  # as `qa eval` embeds them
             tops[name], sources[name], timings[name] = {m: [] for m in MODES}, {m: [] for m in MODES}, []
             for question, vector in zip(questions, vectors):
                 for mode in MODES:

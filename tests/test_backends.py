@@ -279,3 +279,27 @@ def test_an_update_that_dies_before_its_records_is_completed_by_the_next(indexed
     assert any("48列" in t for t in texts) and not any("40列" in t or "18分钟" in t for t in texts)
     assert assistant.article("rail.md").passages == 2
     assert build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer).up_to_date
+
+
+def test_no_question_fails_while_a_rebuild_runs(indexed, hashing_embedder, tokenizer):
+    import threading
+
+    assistant = Assistant(indexed, embedder=hashing_embedder, tokenizer=tokenizer)
+    failures, answered, done = [], [], threading.Event()
+
+    def keep_asking():
+        while not done.is_set():
+            try:
+                answered.append(assistant.ask("公园几点开门？", cached=False).answer_hit.answer.text)
+            except Exception as error:  # any failure is what this test looks for
+                failures.append(repr(error))
+
+    asker = threading.Thread(target=keep_asking)
+    asker.start()
+    try:
+        for _ in range(2):
+            build_index(indexed, embedder=hashing_embedder, tokenizer=tokenizer, rebuild=True)
+    finally:
+        done.set()
+        asker.join(timeout=60)
+    assert failures == [] and answered and set(answered) == {"六点"}

@@ -76,7 +76,18 @@ def connect(uri: str):
     try:
         return _Guarded(MilvusClient(uri, token=os.environ.get(TOKEN_VARIABLE, "")), uri, MilvusException)
     except (MilvusException, OSError, RuntimeError) as error:
+        if _is_lite(uri):
+            raise QAError(
+                f"cannot open the Milvus Lite file {uri} ({error}); a file serves one process at a time: if another "
+                f"holds it, serve it with `milvus-lite server --data-dir DIR --host 127.0.0.1 --port N` and use "
+                f"milvus:http://127.0.0.1:N"
+            ) from None
         raise QAError(f"cannot reach Milvus at {uri} ({error}); is the server running, and is the address right?") from None
+
+
+def _is_lite(uri: str) -> bool:
+    """A file path, opened by Milvus Lite inside this process, rather than a server's address."""
+    return not uri.startswith(("http://", "https://", "tcp://"))
 
 
 class _Guarded:
@@ -110,7 +121,7 @@ class _Node:
 
     @property
     def is_lite(self) -> bool:
-        return not self.uri.startswith(("http://", "https://", "tcp://"))
+        return _is_lite(self.uri)
 
 
 def _nodes(backend: Backend) -> list[_Node]:
