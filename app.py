@@ -1,7 +1,8 @@
-"""Gradio app: ask questions, read the highlighted sources, manage the corpus.
+"""The app: the Gradio page (ask, check, manage the corpus) and the JSON API (qa.api) on one port.
 
     python app.py [--host 127.0.0.1] [--port 7860] [--index index] [--corpus corpus]
-                  [--model multilingual-e5-small] [--reader trained]
+                  [--model multilingual-e5-small] [--reader trained] [--backend local|milvus:URI]
+                  [--max-queue 64] [--rate-limit 60] [--timeout 30]
 
 The index is built from the corpus folder on start when it is missing or stale. Editing
 the corpus (资料库 tab) needs the password in QA_ADMIN_PASSWORD when that is set; without
@@ -18,8 +19,10 @@ import os
 from pathlib import Path
 
 import gradio as gr
+import uvicorn
 
 from qa import Assistant, QAError, Settings, build_index
+from qa.api import ApiLimits, create_api
 from qa.backend import BACKEND_HELP, Backend
 from qa.config import READER_HELP, TRAINED_READER
 from qa.embed import DEFAULT_MODEL
@@ -248,6 +251,8 @@ def main() -> None:
     parser.add_argument("--reader", default=TRAINED_READER, help=READER_HELP)
     parser.add_argument("--backend", type=Backend.parse, default=Backend(), metavar="local|milvus:URI", help=BACKEND_HELP)
     parser.add_argument("--max-queue", type=int, default=64, help="requests that may wait; more are told the app is busy")
+    parser.add_argument("--rate-limit", type=int, default=60, help="questions a client may ask the API a minute (default: 60)")
+    parser.add_argument("--timeout", type=float, default=30.0, help="seconds before an API request is answered 504 (default: 30)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
 
@@ -266,19 +271,25 @@ def main() -> None:
     except QAError as error:
         raise SystemExit(f"error: {error}") from None
 
-    app = build_app(assistant, host=args.host, admin_password=os.environ.get("QA_ADMIN_PASSWORD") or None)
-    app.queue(default_concurrency_limit=2, max_size=args.max_queue)
+    page = build_app(assistant, host=args.host, admin_password=os.environ.get("QA_ADMIN_PASSWORD") or None)
+    page.queue(default_concurrency_limit=2, max_size=args.max_queue)
+    limits = ApiLimits(max_waiting=args.max_queue, per_minute=args.rate_limit, timeout=args.timeout)
     project = Path(__file__).resolve().parent
-    app.launch(
+    server = gr.mount_gradio_app(
+        create_api(assistant, FactChecker(assistant), limits),
+        page,
+        path="/",
         server_name=args.host,
         server_port=args.port,
-        share=False,
         show_error=False,
         css=CSS,
         max_file_size=MAX_UPLOAD_BYTES,
         # Nothing of the project, the index or the corpus is served as a file.
         blocked_paths=[str(project), str(args.index.resolve()), str(args.corpus.resolve())],
     )
+    log.info("serving the page on http://%s:%d/ and the API on /api (documentation: /docs)", args.host, args.port)
+    # open event streams of the page would hold a graceful shutdown up without end
+    uvicorn.run(server, host=args.host, port=args.port, log_level="warning", timeout_graceful_shutdown=5)
 
 
 if __name__ == "__main__":

@@ -27,9 +27,9 @@ from .numbers import DateValue, Quantity, compare, parse_date, parse_quantity
 from .text import clean, fold, sentence_spans
 from .tokens import QUESTION_WORDS
 
-__all__ = ["Evidence", "Fact", "Check", "FactChecker"]
+__all__ = ["MAX_CLAIM_CHARS", "Evidence", "Fact", "Check", "FactChecker"]
 
-_MAX_CLAIM_CHARS = 500
+MAX_CLAIM_CHARS = 500
 _CLAUSE_BREAKS = "，,；;。！？!?：:\n"
 _SEARCHED_PASSAGES = 8
 # A name is a checkable fact when a role stands right before it (“管委会主任郎聪”).
@@ -115,7 +115,7 @@ class FactChecker:
         self._tokenizer = assistant.tokenizer
 
     def check(self, claim: str) -> Check:
-        claim = " ".join(clean(claim).split())[:_MAX_CLAIM_CHARS]
+        claim = " ".join(clean(claim).split())[:MAX_CLAIM_CHARS]
         facts = self._facts(claim)
         if not facts:
             return Check(claim, "not_found", (), "没有找到可核查的数字、日期或人名。")
