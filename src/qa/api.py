@@ -17,6 +17,7 @@ cached for the next time it is asked.
 from __future__ import annotations
 
 import asyncio
+import json
 import math
 import os
 import time
@@ -27,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, StrictStr
 from starlette.exceptions import HTTPException
 
@@ -157,13 +158,13 @@ def create_api(assistant: Assistant, checker: FactChecker, limits: ApiLimits = A
         return JSONResponse({"error": str(error.detail)}, status_code=error.status_code, headers=error.headers)
 
     @api.post("/api/ask", summary="Answer a question (the `qa ask --json` object)")
-    async def ask(body: AskRequest, request: Request) -> dict:
+    async def ask(body: AskRequest, request: Request) -> Response:
         question = _text(body.question, "question")
         limiter.admit(_client(request))
         return await _answer(pool, lambda: assistant.ask(question, top_k=body.top_k).to_json())
 
     @api.post("/api/check", summary="Check a statement's figures, dates and names (the `qa check --json` object)")
-    async def check(body: CheckRequest, request: Request) -> dict:
+    async def check(body: CheckRequest, request: Request) -> Response:
         claim = _text(body.claim, "claim")
         limiter.admit(_client(request))
         return await _answer(pool, lambda: checker.check(claim).to_json())
@@ -179,11 +180,14 @@ def create_api(assistant: Assistant, checker: FactChecker, limits: ApiLimits = A
     return api
 
 
-async def _answer(pool: _Pool, work) -> dict:
+async def _answer(pool: _Pool, work) -> Response:
+    """`work`'s JSON object, made and serialised on the pool: encoding a response of five
+    passages on the event loop held it (and Python's lock) from the next requests."""
     try:
-        return await pool.run(work)
+        body = await pool.run(lambda: json.dumps(work(), ensure_ascii=False).encode("utf-8"))
     except QAError as error:  # the index cannot be read now (a Milvus server down)
         raise _Busy(503, str(error), 5) from None
+    return Response(body, media_type="application/json")
 
 
 def _text(value: str, field: str) -> str:
