@@ -353,6 +353,7 @@ def _as_list(vector: np.ndarray) -> list[float]:
 
 
 def _article_record(data: dict) -> ArticleRecord:
+    """The record part 0 carries; segment and first document are the local index's (0 here)."""
     return ArticleRecord(
         segment=0, first_doc=0, passages=data["passages"], path=data["path"], sha256=data["sha256"], bytes=data["bytes"],
         mtime_ns=data["mtime_ns"], title=data["title"], date=data["date"], author=data["author"], url=data["url"],
@@ -407,6 +408,7 @@ def sync_corpus(
         serving.load()
         for writer, version in zip(writers, versions):
             writer.target = version.collection
+        # segment and first document are the local index's; Milvus finds passages by source
         known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns) for a in serving.articles()}
 
     def touch(entry: FileState, size: int, mtime_ns: int) -> None:
