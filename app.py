@@ -53,6 +53,7 @@ mark.term { background: transparent; color: inherit; text-decoration: underline 
 .qa-answer-line strong { color: #ad4e00; }
 .qa-notice { padding: 10px 14px; border-radius: 8px; background: #f5f5f5; color: #434343; }
 .qa-check { padding: 10px 14px; border-radius: 8px; margin-bottom: 8px; }
+.qa-check .qa-claim { margin: 4px 0 0; }
 .qa-check.qa-supported, .qa-fact.qa-supported { border-left: 6px solid #389e0d; }
 .qa-check.qa-contradicted, .qa-fact.qa-contradicted { border-left: 6px solid #cf1322; }
 .qa-check.qa-not_found, .qa-fact.qa-not_found { border-left: 6px solid #8c8c8c; }

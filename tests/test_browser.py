@@ -226,6 +226,17 @@ def test_the_check_tab_marks_a_contradicted_figure_with_the_source_value(page, t
     page.screenshot(path=str(tmp_path / "check.png"), full_page=True)
 
 
+def test_the_check_tab_says_what_holds_of_a_partly_supported_statement(page):
+    page.get_by_role("tab", name="核查").click()
+    page.locator("#claim textarea").fill("坐京津城际从武清到北京南站只要22分钟，武清区共有25所中学")
+    page.locator("#check").click()
+    summary = page.locator("#check-results .qa-summary")
+    summary.wait_for(timeout=30000)
+    assert summary.inner_text() == "部分有来源支持：1项有来源，1项未找到"
+    assert page.locator("#check-results .qa-fact.qa-supported mark.evidence").first.inner_text() == "22分钟"
+    assert page.locator("#check-results .qa-fact.qa-not_found").count() == 1
+
+
 def test_a_full_queue_answers_busy_instead_of_piling_up(tmp_path):
     from concurrent.futures import ThreadPoolExecutor
 

@@ -36,7 +36,7 @@ def test_the_issue_examples(checker, claim, verdict, source_value):
 
 def test_json_shape(checker):
     data = checker.check("通武廊联合推出了5条主题旅游线路").to_json()
-    assert set(data) == {"claim", "verdict", "facts"}
+    assert set(data) == {"claim", "verdict", "summary", "facts"}
     fact = data["facts"][0]
     assert set(fact) == {"text", "kind", "value", "verdict", "evidence"}
     assert fact["kind"] == "quantity" and fact["value"]["unit"] == "条"
@@ -47,6 +47,21 @@ def test_names_with_their_role(checker):
     assert checker.check("京津产业新城管委会主任郎聪表示").verdict == "supported"
     result = checker.check("京津产业新城管委会主任王强表示")
     assert result.verdict == "contradicted" and result.facts[0].evidence.value == "郎聪"
+
+
+@pytest.mark.parametrize(
+    "claim, summary",
+    [
+        ("坐京津城际从武清到北京南站只要22分钟，武清区共有25所中学", "部分有来源支持：1项有来源，1项未找到"),
+        ("通武廊联合推出了5条主题旅游线路，武清站每日停靠最高70列", "与来源矛盾：1项与来源矛盾，1项有来源"),
+        ("十四五以来武清举办文旅融合活动500余场，吸引游客突破3000万人次", "有来源支持：共2项有来源"),
+        ("武清区共有25所中学", "未找到来源：1项未找到"),
+        ("武清的发展很好", "未找到来源"),
+    ],
+)
+def test_the_summary_says_what_holds(checker, claim, summary):
+    result = checker.check(claim)
+    assert result.summary == summary and result.to_json()["summary"] == summary
 
 
 def test_a_statement_without_facts_says_so(checker):

@@ -174,12 +174,12 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
 
 
-_VERDICT_WORDS = {"supported": "✔ 有来源支持", "contradicted": "✘ 与来源矛盾", "not_found": "？ 未找到来源"}
+_VERDICT_SYMBOLS = {"supported": "✔", "contradicted": "✘", "not_found": "？"}
 
 
 def _check(args: argparse.Namespace) -> int:
     from .assistant import Assistant
-    from .factcheck import FactChecker
+    from .factcheck import VERDICT_WORDS, FactChecker
 
     if (args.claim is None) == (args.claims is None):
         return _fail(args, "give either a statement or --claims FILE")
@@ -190,11 +190,11 @@ def _check(args: argparse.Namespace) -> int:
         if args.json or args.claims is not None:
             print(json.dumps(result.to_json(), ensure_ascii=False), flush=True)
             continue
-        print(f"{_VERDICT_WORDS[result.verdict]}：{result.claim}")
+        print(f"{_VERDICT_SYMBOLS[result.verdict]} {result.summary} · {result.claim}")
         if result.message:
             print(f"  {result.message}")
         for fact in result.facts:
-            line = f"  {fact.text}：{_VERDICT_WORDS[fact.verdict]}"
+            line = f"  {fact.text}：{_VERDICT_SYMBOLS[fact.verdict]} {VERDICT_WORDS[fact.verdict]}"
             if fact.evidence:
                 e = fact.evidence
                 line += f"（来源写作“{e.value}”，{e.passage.article} · {e.passage.source}）"

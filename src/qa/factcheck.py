@@ -18,6 +18,7 @@ Overall: contradicted if any fact is, supported if all are, otherwise not_found.
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 
 from .assistant import Assistant
@@ -27,7 +28,7 @@ from .numbers import DateValue, Quantity, compare, parse_date, parse_quantity
 from .text import clean, fold, sentence_spans
 from .tokens import QUESTION_WORDS
 
-__all__ = ["MAX_CLAIM_CHARS", "Evidence", "Fact", "Check", "FactChecker"]
+__all__ = ["MAX_CLAIM_CHARS", "VERDICT_WORDS", "Evidence", "Fact", "Check", "FactChecker"]
 
 MAX_CLAIM_CHARS = 500
 _CLAUSE_BREAKS = "，,；;。！？!?：:\n"
@@ -93,11 +94,29 @@ class Check:
     facts: tuple[Fact, ...]
     message: str | None = field(default=None)
 
+    @property
+    def summary(self) -> str:
+        """What holds, in words: the overall verdict, and how many facts are in each state
+        when they differ ("部分有来源支持：2项有来源，1项未找到")."""
+        counts = Counter(f.verdict for f in self.facts)
+        parts = [f"{counts[v]}项{_COUNTED[v]}" for v in ("contradicted", "supported", "not_found") if counts[v]]
+        if not self.facts:
+            return VERDICT_WORDS["not_found"]
+        if len(parts) == 1:
+            return f"{VERDICT_WORDS[self.verdict]}：{'共' if counts[self.verdict] > 1 else ''}{parts[0]}"
+        head = VERDICT_WORDS["contradicted"] if counts["contradicted"] else _PARTLY
+        return f"{head}：{'，'.join(parts)}"
+
     def to_json(self) -> dict:
-        data = {"claim": self.claim, "verdict": self.verdict, "facts": [f.to_json() for f in self.facts]}
+        data = {"claim": self.claim, "verdict": self.verdict, "summary": self.summary, "facts": [f.to_json() for f in self.facts]}
         if self.message:
             data["message"] = self.message
         return data
+
+
+VERDICT_WORDS = {"supported": "有来源支持", "contradicted": "与来源矛盾", "not_found": "未找到来源"}
+_PARTLY = "部分有来源支持"
+_COUNTED = {"supported": "有来源", "contradicted": "与来源矛盾", "not_found": "未找到"}
 
 
 @dataclass(frozen=True)

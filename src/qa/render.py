@@ -10,7 +10,7 @@ from html import escape
 
 from .answer import confidence_words
 from .assistant import Hit, Response
-from .factcheck import Check, Fact
+from .factcheck import VERDICT_WORDS, Check, Fact
 
 __all__ = ["render_response", "render_passage", "render_check"]
 
@@ -85,13 +85,13 @@ def render_passage(hit: Hit) -> str:
     return "".join(out)
 
 
-_VERDICTS = {"supported": "有来源支持", "contradicted": "与来源矛盾", "not_found": "未找到来源"}
 
 
 def render_check(check: Check) -> str:
-    """The overall verdict, then each fact with its verdict and the source span marked."""
+    """What holds overall, then each fact with its verdict and the source span marked."""
     parts = [
-        f'<div class="qa-check qa-{check.verdict}"><strong>{_VERDICTS[check.verdict]}</strong>：{escape(check.claim)}</div>'
+        f'<div class="qa-check qa-{check.verdict}"><strong class="qa-summary">{escape(check.summary)}</strong>'
+        f'<p class="qa-claim">{escape(check.claim)}</p></div>'
     ]
     if check.message:
         parts.append(f'<p class="qa-notice">{escape(check.message)}</p>')
@@ -100,7 +100,7 @@ def render_check(check: Check) -> str:
 
 
 def _render_fact(fact: Fact) -> str:
-    head = f'<span class="qa-fact-value">{escape(fact.text)}</span> · {_VERDICTS[fact.verdict]}'
+    head = f'<span class="qa-fact-value">{escape(fact.text)}</span> · {VERDICT_WORDS[fact.verdict]}'
     if fact.evidence and fact.verdict == "contradicted":
         head += f'：来源写作 <strong>{escape(fact.evidence.value)}</strong>'
     body = ""
