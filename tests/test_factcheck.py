@@ -43,6 +43,14 @@ def test_json_shape(checker):
     assert set(fact["evidence"]) >= {"passage_id", "article", "text", "start", "end", "value"}
 
 
+def test_a_name_in_its_long_form_is_met_by_its_short_form(checker):
+    # the source: “在澳康达(天津)名车广场……自开业以来，澳康达累计销售额突破10亿元”
+    assert checker.check("澳康达名车广场累计销售额突破10亿元").verdict == "supported"
+    result = checker.check("澳康达名车广场累计销售额突破二十亿元，武清站每日停靠最高70列")
+    assert result.verdict == "contradicted" and result.summary == "与来源矛盾：1项与来源矛盾，1项有来源"
+    assert [(f.verdict, f.evidence.value) for f in result.facts] == [("contradicted", "10亿元"), ("supported", "70列")]
+
+
 def test_names_with_their_role(checker):
     assert checker.check("京津产业新城管委会主任郎聪表示").verdict == "supported"
     result = checker.check("京津产业新城管委会主任王强表示")

@@ -64,3 +64,21 @@ def test_dates_take_the_article_year_and_compare_by_part():
     assert compare(parse_date("2025年7月1日"), parse_date("2025年6月30日")) == "contradicted"
     assert compare(parse_date("2025年"), parse_date("2025年6月30日")) == "supported"
     assert compare(parse_date("2025年6月30日"), parse_date("2025年")) == "unconfirmed"
+
+
+@pytest.mark.parametrize(
+    "claim, claim_before, source, source_before, verdict",
+    [
+        ("二十亿元", "突破", "10亿元", "突破", "contradicted"),  # the source says 10 to 20 亿
+        ("10亿元", "突破", "10亿元", "突破", "supported"),
+        ("5亿元", "超过", "10亿元", "突破", "supported"),
+        ("1500万人次", "超过", "1600万人次", "超", "supported"),
+        ("1600万人次", "超", "1500万人次", "超过", "contradicted"),
+        ("12亿元", "", "10亿元", "突破", "unconfirmed"),
+        ("80亿元", "", "60亿元", "突破", "contradicted"),
+        ("600场", "", "500余场", "", "contradicted"),  # 500余 is under 600
+    ],
+)
+def test_a_sources_lower_bound_is_a_report_up_to_its_next_step(claim, claim_before, source, source_before, verdict):
+    reported = parse_quantity(source, before=source_before, reported=True)
+    assert compare(parse_quantity(claim, before=claim_before), reported) == verdict

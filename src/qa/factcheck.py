@@ -7,10 +7,13 @@
    the same kind in them is considered. The source speaks of the same thing only when the
    words that say what the fact is about (“5条… 主题旅游线路”, “主任 …郎聪”) stand near the
    candidate: words said before the fact in its clause or the clause before, words said
-   after it in its clause or the clause after. A source stating the claimed value there
-   supports the fact; otherwise the candidate with the most of the statement's words
+   after it in its clause or the clause after. A name the sources give with a
+   parenthesised part (“澳康达(天津)名车广场”) counts as its short form (“澳康达”), as a
+   source names a thing in full once and briefly after. A source stating the claimed value
+   there supports the fact; otherwise the candidate with the most of the statement's words
    around it, nearest those words, is the evidence.
-3. Values are compared as intervals (see `qa.numbers`): the source supports the fact,
+3. Values are compared as intervals (see `qa.numbers`; a source's values are read as
+   reports, its “突破10亿” meaning 10 to 20 亿): the source supports the fact,
    contradicts it (and says what it states instead), or neither (no source speaks of it,
    or it is consistent without confirming it).
 Overall: contradicted if any fact is, supported if all are, otherwise not_found.
@@ -18,6 +21,7 @@ Overall: contradicted if any fact is, supported if all are, otherwise not_found.
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
@@ -33,6 +37,7 @@ __all__ = ["MAX_CLAIM_CHARS", "VERDICT_WORDS", "Evidence", "Fact", "Check", "Fac
 MAX_CLAIM_CHARS = 500
 _CLAUSE_BREAKS = "，,；;。！？!?：:\n"
 _SEARCHED_PASSAGES = 8
+_PARENTHESISED = re.compile(r"[(（][^()（）\s]{1,8}[)）]")  # “(天津)” in “澳康达(天津)名车广场”
 # A name is a checkable fact when a role stands right before it (“管委会主任郎聪”).
 _ROLES = (
     "主任", "书记", "区长", "市长", "县长", "镇长", "局长", "院长", "校长", "所长", "站长", "部长", "厅长", "处长", "主席",
@@ -141,6 +146,9 @@ class FactChecker:
         retriever = self._assistant.retriever
         scored = retriever.search(claim, k=_SEARCHED_PASSAGES)
         passages = retriever.passages(scored)
+        names = self._names([p.text for p in passages])
+        if any(form in claim for form in names):
+            facts = self._facts(claim, names)  # anchors inside a name become its short form
         context = [t.lstrip("#") for t in self._tokenizer.query_tokens(claim)]
         checked = tuple(self._check_fact(fact, claim, context, passages) for fact in facts)
         verdicts = {f.verdict for f in checked}
@@ -149,7 +157,7 @@ class FactChecker:
 
     # -- the statement's facts ----------------------------------------------------------
 
-    def _facts(self, claim: str) -> list[_ClaimFact]:
+    def _facts(self, claim: str, names: dict[str, str] | None = None) -> list[_ClaimFact]:
         facts: list[_ClaimFact] = []
         years: list[_ClaimFact] = []
         for candidate in extract_candidates(claim, self._tokenizer):
@@ -164,26 +172,33 @@ class FactChecker:
                 continue
             if value is None:
                 continue
-            fact = _ClaimFact(candidate, text, value, *self._anchors(claim, candidate))
+            fact = _ClaimFact(candidate, text, value, *self._anchors(claim, candidate, names or {}))
             if isinstance(value, DateValue) and value.month is None:
                 years.append(fact)  # a bare year is context unless nothing else is checkable
             else:
                 facts.append(fact)
         return facts or years
 
-    def _anchors(self, claim: str, candidate: Candidate) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    def _anchors(
+        self, claim: str, candidate: Candidate, names: dict[str, str]
+    ) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """What the fact is about, as words the source must have near its value.
 
         The noun a figure counts when one follows it in its clause (“5条主题旅游线路”),
         else the two content words before it (“地区生产总值增长8%”); for a name, its role.
         Words of four or more characters become their search-mode pieces, so that “联合推出”
-        is met by “联合北京通州、河北廊坊推出”.
+        is met by “联合北京通州、河北廊坊推出”. A name the sources also give in a short form
+        (`names`: “澳康达名车广场” → “澳康达”) counts as one word, its short form, since a
+        source names it in full once and briefly after.
         """
+        spans = _name_spans(claim, names)
         words = [
             (fold(w), s, e)
             for w, _, s, e in self._tokenizer.tag(claim)
             if any(c.isalnum() for c in w) and fold(w) not in _FUNCTION_WORDS and fold(w) not in QUESTION_WORDS
+            and not any(a <= s and e <= b for a, b, _ in spans)
         ]
+        words = sorted(words + [(fold(short), a, b) for a, b, short in spans if not (a < candidate.end and candidate.start < b)], key=lambda w: w[1])
         before = [w for w, s, e in words if e <= candidate.start and not _overlaps(s, e, candidate)]
         after = [w for w, s, e in words if s >= candidate.end and not _overlaps(s, e, candidate)]
         after_text = claim[candidate.end :]
@@ -194,6 +209,29 @@ class FactChecker:
         if after:
             return (), self._pieces(after[:1])
         return self._pieces(before[-2:]), ()
+
+    def _names(self, texts: list[str]) -> dict[str, str]:
+        """Names the sources give with a parenthesised part, in their forms as a statement
+        may write them, each with its short form: “澳康达(天津)名车广场” gives
+        “澳康达名车广场” and “澳康达(天津)名车广场” → “澳康达”. The short form is the word
+        before the parenthesis (two characters or more); the name goes on with the nouns
+        after it."""
+        names: dict[str, str] = {}
+        for text in texts:
+            for match in _PARENTHESISED.finditer(text):
+                before = [w for w, _, _, _ in self._tokenizer.tag(text[max(0, match.start() - 12) : match.start()])]
+                if not before or len(before[-1]) < 2 or not any(c.isalnum() for c in before[-1]):
+                    continue
+                short = before[-1]
+                rest = ""
+                for word, flag, _, _ in self._tokenizer.tag(text[match.end() : match.end() + 12]):
+                    if not flag.startswith("n") or not word.strip():
+                        break
+                    rest += word
+                if rest:
+                    for form in (short + rest, short + match.group(0) + rest):
+                        names[form] = short
+        return names
 
     def _pieces(self, words: list[str]) -> tuple[str, ...]:
         anchors: list[str] = []
@@ -251,7 +289,7 @@ class FactChecker:
     @staticmethod
     def _value(kind: str, text: str, before: str, year: int | None):
         if kind == "quantity":
-            return parse_quantity(text, before=before)
+            return parse_quantity(text, before=before, reported=True)
         if kind == "date":
             return parse_date(text, year=year)
         return text
@@ -289,6 +327,19 @@ def _distance(window: str, anchor: str, position: int) -> int:
     """Characters between the candidate and the nearest occurrence of `anchor` in the window."""
     spots = [i for i in range(len(window)) if window.startswith(anchor, i)]
     return min((abs(i - position) for i in spots), default=len(window))
+
+
+def _name_spans(claim: str, names: dict[str, str]) -> list[tuple[int, int, str]]:
+    """(start, end, short form) of each known name in the claim, longest forms first, not overlapping."""
+    spans: list[tuple[int, int, str]] = []
+    for form in sorted(names, key=len, reverse=True):
+        start = claim.find(form)
+        while start >= 0:
+            end = start + len(form)
+            if not any(a < end and start < b for a, b, _ in spans):
+                spans.append((start, end, names[form]))
+            start = claim.find(form, end)
+    return spans
 
 
 def _overlaps(start: int, end: int, candidate: Candidate) -> bool:

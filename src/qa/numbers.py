@@ -7,7 +7,7 @@ bounds (v is the number as written, scaled by 万/亿 and by the unit):
 |---|---|---|
 | none, 达, 共, 累计, 最高, 最多 | exactly v | [v, v] |
 | 余, 多 after the number (500余场, 1600多万) | v up to the next step of its last non-zero digit | [v, v + step) |
-| 超, 超过, 逾, 突破, 以上, 至少, 多达 | at least v | [v, ∞) |
+| 超, 超过, 逾, 突破, 以上, 至少, 多达 | at least v; in a source, v up to its next step | [v, ∞); source: [v, v + step) |
 | 约, 左右, 上下, 大约 | within 10% | [0.9v, 1.1v] |
 | 近, 将近, 接近 | a little under v | [0.9v, v] |
 | 不到, 不足, 以下, 低于 | under v | [0, v) |
@@ -15,6 +15,13 @@ bounds (v is the number as written, scaled by 万/亿 and by the unit):
 A source supports a claim when every value the source allows is one the claim allows
 (its interval lies inside the claim's); it contradicts the claim when no value is allowed
 by both; otherwise it neither confirms nor contradicts it.
+
+A lower bound means two things. In a claim it is an assertion: “超1500万” is true of any
+value from 15 million up. In a source it is a report, and a report rounds down to the
+last figure passed: “突破10亿元” says 10 to 20 亿 (had it passed 20亿, it would say so),
+“超260家” 260 to 270. So a source's lower bound reaches to the next step of its last
+non-zero digit (`parse_quantity(…, reported=True)`): “突破二十亿元” is contradicted by a
+source's “突破10亿元”, and “超1500万” is supported by a source's “超1600万”.
 """
 
 from __future__ import annotations
@@ -58,6 +65,12 @@ class Quantity:
     @property
     def value(self) -> float:
         return self.low
+
+    @property
+    def high_excluded(self) -> bool:
+        """Whether `high` itself lies outside: “500余” is under 600, “不到5万” under 5万, and a
+        reported “突破10亿” under 20亿."""
+        return self.qualifier in ("approximately_more", "at_least", "under") and not math.isinf(self.high)
 
     def to_json(self) -> dict:
         return {
@@ -110,9 +123,10 @@ def chinese_number(text: str) -> float | None:
     return total + section + (number or 0.0)
 
 
-def parse_quantity(text: str, *, before: str = "") -> Quantity | None:
+def parse_quantity(text: str, *, before: str = "", reported: bool = False) -> Quantity | None:
     """The interval a figure such as “超1600万人次” states; `before` is the text just
-    before it, where a qualifier (超, 约 …) may stand."""
+    before it, where a qualifier (超, 约 …) may stand; `reported`: read as a source's
+    report, a lower bound reaching only to its next step (module docstring)."""
     qualifier = "exact"
     for word, meaning in sorted(_PREFIXES.items(), key=lambda item: -len(item[0])):
         if before.endswith(word):
@@ -140,11 +154,11 @@ def parse_quantity(text: str, *, before: str = "") -> Quantity | None:
     unit, factor = _UNIT_FAMILIES.get(rest, (rest, 1.0))
     value = number * scale * factor
     if approximate_more and qualifier == "exact":
-        step = _step(match.group()) * scale * factor
-        return Quantity(value, value + step, unit, "approximately_more", text)
+        return Quantity(value, value + _step(match.group()) * scale * factor, unit, "approximately_more", text)
+    step = _step(match.group()) * scale * factor
     low, high = {
         "exact": (value, value),
-        "at_least": (value, math.inf),
+        "at_least": (value, value + step if reported else math.inf),
         "about": (0.9 * value, 1.1 * value),
         "nearly": (0.9 * value, value),
         "under": (0.0, value),
@@ -194,5 +208,7 @@ def compare(claim: Quantity | DateValue, source: Quantity | DateValue) -> str | 
             return "supported"
         if source.high < claim.low - tolerance or source.low > claim.high + tolerance:
             return "contradicted"
+        if (source.high_excluded and source.high <= claim.low + tolerance) or (claim.high_excluded and source.low >= claim.high - tolerance):
+            return "contradicted"  # the two touch only at a bound one of them excludes
         return "unconfirmed"
     return None
