@@ -51,6 +51,13 @@ def test_a_name_in_its_long_form_is_met_by_its_short_form(checker):
     assert [(f.verdict, f.evidence.value) for f in result.facts] == [("contradicted", "10亿元"), ("supported", "70列")]
 
 
+def test_a_figure_of_a_named_year_is_settled_only_by_a_source_naming_that_year(checker):
+    assert checker.check("2025年京津产业新城规上工业总产值1089.55亿元").verdict == "supported"
+    # the source's 10亿元 is a total since opening, not the year's: nothing settles it
+    assert checker.check("澳康达名车广场2025年销售额5亿元").verdict == "not_found"
+    assert checker.check("京津产业新城管委会主任郎聪2020年上任").verdict == "not_found"
+
+
 def test_names_with_their_role(checker):
     assert checker.check("京津产业新城管委会主任郎聪表示").verdict == "supported"
     result = checker.check("京津产业新城管委会主任王强表示")

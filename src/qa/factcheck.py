@@ -9,7 +9,8 @@
    candidate: words said before the fact in its clause or the clause before, words said
    after it in its clause or the clause after. A name the sources give with a
    parenthesised part (“澳康达(天津)名车广场”) counts as its short form (“澳康达”), as a
-   source names a thing in full once and briefly after. A source stating the claimed value
+   source names a thing in full once and briefly after. A figure the statement puts in a
+   year (“2025年…产值”) is compared only with sentences naming that year. A source stating the claimed value
    there supports the fact; otherwise the candidate with the most of the statement's words
    around it, nearest those words, is the evidence.
 3. Values are compared as intervals (see `qa.numbers`; a source's values are read as
@@ -21,6 +22,7 @@ Overall: contradicted if any fact is, supported if all are, otherwise not_found.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections import Counter
 from dataclasses import dataclass, field
@@ -131,6 +133,7 @@ class _ClaimFact:
     value: Quantity | DateValue | str
     before: tuple[str, ...]  # what the fact is about, said before it in the claim
     after: tuple[str, ...]  # … or after it
+    years: tuple[int, ...] = ()  # the years the claim puts it in (“2025年…产值”): a source must name one
 
 
 class FactChecker:
@@ -177,7 +180,11 @@ class FactChecker:
                 years.append(fact)  # a bare year is context unless nothing else is checkable
             else:
                 facts.append(fact)
-        return facts or years
+        if not facts:
+            return years
+        # a bare year is the period the claim's figures belong to
+        period = tuple(sorted({y.value.year for y in years}))
+        return [dataclasses.replace(f, years=period) for f in facts] if period else facts
 
     def _anchors(
         self, claim: str, candidate: Candidate, names: dict[str, str]
@@ -256,6 +263,8 @@ class FactChecker:
             year = _article_year(self._assistant, passage)
             for sentence in sentence_spans(passage.text, clauses=False):
                 body = passage.text[sentence.start : sentence.end]
+                if fact.years and not any(str(year) in body for year in fact.years):
+                    continue  # a figure of another period, or of none said, settles nothing
                 folded = fold(body)
                 for candidate in extract_candidates(body, self._tokenizer):
                     if candidate.kind != fact.candidate.kind:
