@@ -117,6 +117,15 @@ class NewArticle:
     mtime_ns: int | None
     replaces: FileState | None  # the version indexed before, if any
 
+    def record(self, segment: int, first_doc: int, passages: int) -> ArticleRecord:
+        """What the index records of the article, its passages at `first_doc` of `segment`."""
+        article = self.article
+        return ArticleRecord(
+            segment=segment, first_doc=first_doc, passages=passages, path=article.source, sha256=article.sha256,
+            bytes=self.bytes, mtime_ns=self.mtime_ns, title=article.title, date=article.date, author=article.author,
+            url=article.url, byline=article.byline, repairs=tuple(article.repairs),
+        )  # fmt: skip
+
 
 @dataclass
 class Timer:
@@ -417,25 +426,7 @@ def _groups(chunked: list, max_docs: int) -> list[list]:
 def _article_records(segment: int, group: list) -> Iterator[tuple[ArticleRecord, list[Passage]]]:
     first = 0
     for new, passages in group:
-        article = new.article
-        yield (
-            ArticleRecord(
-                segment=segment,
-                first_doc=first,
-                passages=len(passages),
-                path=article.source,
-                sha256=article.sha256,
-                bytes=new.bytes,
-                mtime_ns=new.mtime_ns,
-                title=article.title,
-                date=article.date,
-                author=article.author,
-                url=article.url,
-                byline=article.byline,
-                repairs=tuple(article.repairs),
-            ),
-            passages,
-        )
+        yield new.record(segment, first, len(passages)), passages
         first += len(passages)
 
 

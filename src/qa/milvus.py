@@ -334,10 +334,10 @@ class MilvusIndex:
     def article(self, source: str) -> ArticleRecord | None:
         part = self._parts[route(source, len(self._parts))]
         rows = part.query(f"source == {json.dumps(source)} and part == 0", ["article"])
-        return _article_record(rows[0]["article"]) if rows else None
+        return ArticleRecord.from_json(rows[0]["article"]) if rows else None
 
     def articles(self) -> list[ArticleRecord]:
-        return [_article_record(row["article"]) for part in self._parts for row in part.first_parts(["article"])]
+        return [ArticleRecord.from_json(row["article"]) for part in self._parts for row in part.first_parts(["article"])]
 
     def close(self) -> None:
         """The clients are shared with the process's other users of these Milvus nodes; nothing to release."""
@@ -350,24 +350,6 @@ def _best(found: list[tuple[float, int]], k: int) -> list[tuple[float, int]]:
 
 def _as_list(vector: np.ndarray) -> list[float]:
     return np.asarray(vector, dtype=np.float32).tolist()
-
-
-def _article_record(data: dict) -> ArticleRecord:
-    """The record part 0 carries; segment and first document are the local index's (0 here)."""
-    return ArticleRecord(
-        segment=0, first_doc=0, passages=data["passages"], path=data["path"], sha256=data["sha256"], bytes=data["bytes"],
-        mtime_ns=data["mtime_ns"], title=data["title"], date=data["date"], author=data["author"], url=data["url"],
-        byline=data["byline"], repairs=tuple(data["repairs"]),
-    )  # fmt: skip
-
-
-def _article_json(new: NewArticle, passages: int) -> dict:
-    article = new.article
-    return {
-        "passages": passages, "path": article.source, "sha256": article.sha256, "bytes": new.bytes, "mtime_ns": new.mtime_ns,
-        "title": article.title, "date": article.date, "author": article.author, "url": article.url, "byline": article.byline,
-        "repairs": list(article.repairs),
-    }  # fmt: skip
 
 
 def _chunks(items: list, size: int) -> Iterable[list]:
@@ -559,7 +541,8 @@ class _Writer:
             rows = []
             number = 0
             for new_article, article_passages in chunked:
-                record = _article_json(new_article, len(article_passages))
+                # segment and first document are the local index's: 0 here, passages are found by source
+                record = new_article.record(0, 0, len(article_passages)).to_json()
                 for part, passage in enumerate(article_passages):
                     rows.append({
                         "key": keys[number], "source": passage.source, "part": part, "article": record if part == 0 else {},

@@ -10,6 +10,7 @@ segment no commit names, which the next clean-up removes.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -77,6 +78,13 @@ class ArticleRecord:
             _key(self.segment, self.first_doc), self.passages, self.path, self.sha256, self.bytes, self.mtime_ns,
             self.title, self.date, self.author, self.url, self.byline, json.dumps(list(self.repairs), ensure_ascii=False),
         )  # fmt: skip
+
+    def to_json(self) -> dict:
+        return {**dataclasses.asdict(self), "repairs": list(self.repairs)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ArticleRecord:
+        return cls(**{**data, "repairs": tuple(data["repairs"])})
 
     @classmethod
     def _from_row(cls, row: Sequence) -> ArticleRecord:
