@@ -217,7 +217,7 @@ class _Part:
         return self.node.client
 
     def count(self) -> int:
-        return int(self.client.query(self.passages, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return _count(self.client, self.passages)
 
     def bm25(self, terms: str, k: int) -> list[tuple[float, int]]:
         found = self.client.search(self.passages, data=[terms], anns_field="sparse", limit=k, search_params={"metric_type": "BM25"})[0]
@@ -261,6 +261,8 @@ class MilvusIndex:
         if differing:
             raise IndexMissingError(f"the Milvus nodes {differing} hold an index built differently; run `qa index --rebuild`")
         self.built = max(p.updated for p in parts)
+        # every hit of every answer asks for its article: each is read once per version
+        self._articles: dict[str, ArticleRecord | None] = {}
 
     @property
     def name(self) -> str:
@@ -332,9 +334,11 @@ class MilvusIndex:
         return [Passage.from_json(row["passage"]) for part in self._parts for row in part.query("part >= 0", ["passage"], limit=each)]
 
     def article(self, source: str) -> ArticleRecord | None:
-        part = self._parts[route(source, len(self._parts))]
-        rows = part.query(f"source == {json.dumps(source)} and part == 0", ["article"])
-        return ArticleRecord.from_json(rows[0]["article"]) if rows else None
+        if source not in self._articles:
+            part = self._parts[route(source, len(self._parts))]
+            rows = part.query(f"source == {json.dumps(source)} and part == 0", ["article"])
+            self._articles[source] = ArticleRecord.from_json(rows[0]["article"]) if rows else None
+        return self._articles[source]
 
     def articles(self) -> list[ArticleRecord]:
         return [ArticleRecord.from_json(row["article"]) for part in self._parts for row in part.first_parts(["article"])]
@@ -345,7 +349,11 @@ class MilvusIndex:
 
 def _best(found: list[tuple[float, int]], k: int) -> list[tuple[float, int]]:
     """The `k` best (score, key) of all nodes, ties broken by the passage id's number as locally."""
-    return sorted(found, key=lambda hit: (-hit[0], int(_unsigned([hit[1]])[0])))[:k]
+    return sorted(found, key=lambda hit: (-hit[0], hit[1] % 2**64))[:k]  # the key read unsigned
+
+
+def _count(client, collection: str) -> int:
+    return int(client.query(collection, filter="", output_fields=["count(*)"])[0]["count(*)"])
 
 
 def _as_list(vector: np.ndarray) -> list[float]:
@@ -374,7 +382,7 @@ def sync_corpus(
         parts = [_Part(node, version) for node, version in zip(nodes, versions) if version]
         if None in versions:
             reason = f"Milvus at {nodes[versions.index(None)].uri} holds no index yet"
-        elif len({json.dumps(asdict(part.settings)) for part in parts}) > 1:
+        elif len({part.settings for part in parts}) > 1:
             reason = "the Milvus nodes hold indexes built with different settings"
         else:
             reason = "asked to rebuild" if rebuild else rebuild_reason(parts[0].settings, wanted)
@@ -466,7 +474,7 @@ class _Writer:
         self._records: list[dict] = []  # part 0 of each article written, held back until `finish`
 
     def count(self) -> int:
-        return int(self._client.query(self.target, filter="", output_fields=["count(*)"])[0]["count(*)"])
+        return _count(self._client, self.target)
 
     def new_collection(self, dimension: int) -> str:
         """An empty version after the newest there is, its settings recorded."""
