@@ -153,9 +153,9 @@ def parse_quantity(text: str, *, before: str = "", reported: bool = False) -> Qu
         return None
     unit, factor = _UNIT_FAMILIES.get(rest, (rest, 1.0))
     value = number * scale * factor
-    if approximate_more and qualifier == "exact":
-        return Quantity(value, value + _step(match.group()) * scale * factor, unit, "approximately_more", text)
     step = _step(match.group()) * scale * factor
+    if approximate_more and qualifier == "exact":
+        return Quantity(value, value + step, unit, "approximately_more", text)
     low, high = {
         "exact": (value, value),
         "at_least": (value, value + step if reported else math.inf),
