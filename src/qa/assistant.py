@@ -118,7 +118,8 @@ class Assistant:
         self.settings = settings
         # BM25 and the dense index's segments are searched side by side on the machine's cores
         self._search_threads = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="qa-search")
-        self._source = index_source(settings)
+        # where new versions appear; None: the index given is kept
+        self._source = None if index is not None else index_source(settings)
         first = index or self._source.open()
         # the index's search structures load while the models do (FAISS reads its files
         # without holding Python's lock; the models' loading holds it)
@@ -132,7 +133,6 @@ class Assistant:
         self._span_model = None if reader is not None else _load_span_model(settings.reader, shared_tokenizer(serving_embedder))
         self._span_weights = SpanWeights.packaged() if self._span_model is not None else None
         self._rule_readers: dict[str, RuleReader] = {}
-        self._follow = index is None  # an index given explicitly is kept
         self._switch = Lock()
         # Recent answers by (index version, question, k, mode): a question asked again (a
         # popular one, a page reloaded) costs a dictionary lookup. A new version changes the key.
@@ -186,7 +186,7 @@ class Assistant:
     def _current(self) -> _Serving:
         """The version served, switched to the current one if an update has finished."""
         serving = self._serving
-        if not self._follow:
+        if self._source is None:
             return serving
         name = self._source.current_name()
         if name is None or name == serving.index.name:
