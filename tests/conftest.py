@@ -8,6 +8,7 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 import hashlib
 import shutil
+import socket
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -25,6 +26,13 @@ DATA = Path(__file__).resolve().parent / "data"
 
 
 _QUERY_TOKENIZER = Tokenizer()
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on, for a server a test starts."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def query(text: str) -> Query:

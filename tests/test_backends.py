@@ -17,6 +17,8 @@ from qa.backend import Backend
 from qa.build import build_index
 from qa.errors import QAError
 
+from .conftest import free_port
+
 NEW_ARTICLE = "# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。周末开放时间延长到晚上九点。\n"
 QUESTIONS = ("从新城站到中心站要多久？", "公园占地多少亩？", "车站每天停靠多少列车？", "公园几点开门？")
 
@@ -169,15 +171,11 @@ class LiteServers:
     """Milvus Lite servers on loopback ports, each with its own data folder."""
 
     def __init__(self, folder, count: int) -> None:
-        import socket
-
         from qa.milvus import connect
 
         self.processes, self.uris = [], []
         for number in range(count):
-            with socket.socket() as probe:
-                probe.bind(("127.0.0.1", 0))
-                port = probe.getsockname()[1]
+            port = free_port()
             command = [os.path.join(os.path.dirname(sys.executable), "milvus-lite"), "server"]
             command += ["--data-dir", str(folder / f"node{number}"), "--host", "127.0.0.1", "--port", str(port)]
             self.processes.append(subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))

@@ -2,7 +2,6 @@
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -10,7 +9,7 @@ import urllib.request
 
 import pytest
 
-from .conftest import ROOT, SEED
+from .conftest import ROOT, SEED, free_port
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -23,12 +22,6 @@ HOSTILE = (
     "还有一个<a href='javascript:alert(3)'>链接</a>和全角的＜script＞alert(4)＜/script＞，都应当原样显示为文字。\n"
 )
 NEW_ARTICLE = "# 图书馆扩建\n\n新城图书馆扩建完成，新增藏书五万册。周末开放时间延长到晚上九点。\n"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_app(folder, *options):
