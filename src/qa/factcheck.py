@@ -131,8 +131,8 @@ class _ClaimFact:
     candidate: Candidate
     text: str
     value: Quantity | DateValue | str
-    before: tuple[str, ...]  # what the fact is about, said before it in the claim
-    after: tuple[str, ...]  # … or after it
+    before: tuple[str, ...] = ()  # what the fact is about, said before it in the claim
+    after: tuple[str, ...] = ()  # … or after it
     years: tuple[int, ...] = ()  # the years the claim puts it in (“2025年…产值”): a source must name one
 
 
@@ -149,18 +149,22 @@ class FactChecker:
         retriever = self._assistant.retriever
         scored = retriever.search(claim, k=_SEARCHED_PASSAGES)
         passages = retriever.passages(scored)
+        # what each fact is about, once the sources say which names have short forms
         names = self._names([p.text for p in passages])
-        if any(form in claim for form in names):
-            facts = self._facts(claim, names)  # anchors inside a name become its short form
+        anchored = []
+        for fact in facts:
+            before, after = self._anchors(claim, fact.candidate, names)
+            anchored.append(dataclasses.replace(fact, before=before, after=after))
         context = [t.lstrip("#") for t in self._tokenizer.query_tokens(claim)]
-        checked = tuple(self._check_fact(fact, claim, context, passages) for fact in facts)
+        checked = tuple(self._check_fact(fact, claim, context, passages) for fact in anchored)
         verdicts = {f.verdict for f in checked}
         verdict = "contradicted" if "contradicted" in verdicts else "supported" if verdicts == {"supported"} else "not_found"
         return Check(claim, verdict, checked)
 
     # -- the statement's facts ----------------------------------------------------------
 
-    def _facts(self, claim: str, names: dict[str, str] | None = None) -> list[_ClaimFact]:
+    def _facts(self, claim: str) -> list[_ClaimFact]:
+        """The claim's checkable facts, their anchors still to find (`_anchors`)."""
         facts: list[_ClaimFact] = []
         years: list[_ClaimFact] = []
         for candidate in extract_candidates(claim, self._tokenizer):
@@ -175,7 +179,7 @@ class FactChecker:
                 continue
             if value is None:
                 continue
-            fact = _ClaimFact(candidate, text, value, *self._anchors(claim, candidate, names or {}))
+            fact = _ClaimFact(candidate, text, value)
             if isinstance(value, DateValue) and value.month is None:
                 years.append(fact)  # a bare year is context unless nothing else is checkable
             else:
