@@ -22,6 +22,10 @@ def spans(text, tokenizer, kind=None):
         ("投资两千万元建设", ["两千万元"]),
         ("推出3条主题旅游线路", ["3条"]),
         ("停靠车次增至最高70列", ["70列"]),
+        ("建设周期3至5年，每户补贴10-20万元", ["3至5年", "10-20万元"]),
+        ("增速提高2个百分点", ["2个百分点"]),
+        ("覆盖七大板块、127项服务", ["七大", "127项"]),
+        ("一大批项目落户第二大城市", []),
     ],
 )
 def test_quantities_with_units_scales_and_chinese_numerals(tokenizer, text, expected):

@@ -1,7 +1,10 @@
+import datetime
 import json
 
 import pytest
 
+from qa.assistant import Assistant
+from qa.build import build_index
 from qa.cli import main
 from qa.factcheck import FactChecker
 from qa.render import render_check
@@ -56,6 +59,51 @@ def test_a_figure_of_a_named_year_is_settled_only_by_a_source_naming_that_year(c
     # the source's 10亿元 is a total since opening, not the year's: nothing settles it
     assert checker.check("澳康达名车广场2025年销售额5亿元").verdict == "not_found"
     assert checker.check("京津产业新城管委会主任郎聪2020年上任").verdict == "not_found"
+
+
+def test_a_change_is_compared_with_changes_and_a_level_with_levels(checker):
+    # the source: “规上工业总产值1089.55亿元，同比增长10.5%”
+    assert checker.check("京津产业新城的规上工业总产值比上年增长了10.5%").verdict == "supported"
+    result = checker.check("京津产业新城的规上工业总产值同比增长12%")
+    assert result.verdict == "contradicted" and result.facts[0].evidence.value == "10.5%"
+    assert checker.check("京津产业新城的规上工业总产值增长了1089.55亿元").verdict == "not_found"
+
+
+def test_a_forecast_settles_only_a_forecast(checker):
+    # the source: “达产后预计年产值83.8亿元” is what is expected, not what was made
+    assert checker.check("京津汽车产业园2025年产值300亿元").verdict == "not_found"
+    result = checker.check("京津汽车产业园引进的项目达产后预计年产值100亿元")
+    assert result.verdict == "contradicted" and result.facts[0].evidence.value == "83.8亿元"
+
+
+def test_a_paraphrase_stating_the_very_value_is_supported_by_meaning(checker):
+    # the source: “加快3.42平方公里科技生态港(武清园)核心承载区建设”
+    fact = checker.check("科技生态港(武清园)核心承载区面积为3.42平方公里").facts[0]
+    assert fact.verdict == "supported" and fact.evidence.value == "3.42平方公里" and fact.note
+    # in other words, a different value settles nothing: it may be about something else
+    assert checker.check("科技生态港(武清园)核心承载区面积为5平方公里").verdict == "not_found"
+
+
+def test_years_are_counted_from_the_articles_date(tmp_path, settings, hashing_embedder, tokenizer):
+    settings.corpus_dir.mkdir()
+    (settings.corpus_dir / "report.html").write_text(
+        "<html><head><meta charset='utf-8'><meta property='article:published_time' content='2026-03-01'>"
+        "<title>武清经济年报</title></head><body><article><h1>武清经济年报</h1>"
+        "<p>去年，全区地区生产总值增长8%，新增市场主体1.2万户，经济运行稳中向好。</p>"
+        "<p>今年，全区将新建口袋公园5个，改造老旧小区30个，方便市民就近休闲。</p></article></body></html>",
+        encoding="utf-8",
+    )
+    build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    checker = FactChecker(assistant, today=datetime.date(2026, 5, 1))
+    assert checker.check("2025年全区地区生产总值增长8%").verdict == "supported"
+    result = checker.check("2025年全区地区生产总值增长9%")
+    assert result.verdict == "contradicted" and result.facts[0].evidence.value == "8%"
+    assert checker.check("2024年全区地区生产总值增长8%").verdict == "not_found"
+    # a claim's own 去年 counts from the day it is checked
+    assert checker.check("去年全区地区生产总值增长8%").verdict == "supported"
+    later = FactChecker(assistant, today=datetime.date(2027, 5, 1))
+    assert later.check("去年全区地区生产总值增长8%").verdict == "not_found"
 
 
 def test_names_with_their_role(checker):

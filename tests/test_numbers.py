@@ -82,3 +82,33 @@ def test_dates_take_the_article_year_and_compare_by_part():
 def test_a_sources_lower_bound_is_a_report_up_to_its_next_step(claim, claim_before, source, source_before, verdict):
     reported = parse_quantity(source, before=source_before, reported=True)
     assert compare(parse_quantity(claim, before=claim_before), reported) == verdict
+
+
+@pytest.mark.parametrize(
+    "text, low, high, unit",
+    [("3至5年", 3, 5, "年"), ("10-20万元", 1e5, 2e5, "元"), ("三到五年", 3, 5, "年"), ("5%～8%", 5, 8, "%")],
+)
+def test_a_range_is_one_figure_from_its_first_number_to_its_second(text, low, high, unit):
+    quantity = parse_quantity(text)
+    assert (quantity.low, quantity.high, quantity.unit, quantity.qualifier) == (pytest.approx(low), pytest.approx(high), unit, "range")
+
+
+def test_ranges_compare_as_intervals():
+    assert compare(parse_quantity("3至5年"), parse_quantity("4年")) == "supported"
+    assert compare(parse_quantity("4年"), parse_quantity("3至5年")) == "unconfirmed"
+    assert compare(parse_quantity("6年"), parse_quantity("3至5年")) == "contradicted"
+    assert parse_quantity("5年至3年") is None and parse_quantity("3个至5年") is None
+
+
+def test_percentage_points_are_not_percentages():
+    assert parse_quantity("2个百分点").unit == "百分点"
+    assert compare(parse_quantity("2个百分点"), parse_quantity("2%")) is None
+
+
+def test_a_qualifier_is_read_through_le():
+    assert parse_quantity("60亿元", before="超过了").qualifier == "at_least"
+
+
+def test_relative_years_count_from_the_year_given():
+    assert parse_date("去年", year=2026).year == 2025 and parse_date("今年", year=2026).year == 2026
+    assert parse_date("前年", year=2026).year == 2024 and parse_date("去年") is None

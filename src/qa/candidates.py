@@ -1,7 +1,8 @@
 """Spans of a sentence that could answer a question: figures, dates, names and terms.
 
 - quantities: Arabic or Chinese numerals with scale words (万, 亿) and units
-  (“500余场”, “583.79亿元”, “2万PFlops”, “约8000亩”, “两千万”);
+  (“500余场”, “583.79亿元”, “2万PFlops”, “约8000亩”, “两千万”), ranges (“3至5年”) and
+  counts of kinds (“七大板块”);
 - dates and times: “2025年6月30日”, “6月30日”, “1992年”, “二十世纪初”, “1980年代”,
   “早上六点”, “今天”, “去年”;
 - quoted names: “…”, 《…》, 「…」;
@@ -28,7 +29,7 @@ _UNITS = sorted(
     """
     平方公里 平方千米 平方米 立方米 公里 千米 公分 厘米 毫米 英里 海里 米 公顷 亩 公斤 千克 克 吨 升
     亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角
-    人次 万人 人 名 位 个 家 项 列 趟 班 条 场 所 座 种 件 部 本 辆 架 艘 台 户 栋 幢 层 篇 首 集 届 期 批 次 倍 岁 周岁
+    个百分点 百分点 人次 万人 人 名 位 个 家 项 列 趟 班 条 场 所 座 种 件 部 本 辆 架 艘 台 户 栋 幢 层 篇 首 集 届 期 批 次 倍 岁 周岁
     个月 年 月 周 星期 天 日 小时 分钟 秒 度 摄氏度 % ％ 成 分 票 枚 颗 只 头 匹 株 棵 册 卷 章 字 页 球 杆 码 英尺 英寸
     pflops tflops gb tb mb kb km kg cm mm m g
     """.split(),
@@ -38,8 +39,13 @@ _UNITS = sorted(
 _UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
 _APPROX = r"[余多]?"
 
+_NUMERAL = rf"(?:{_DIGITS}|{_HANZI_NUMBER})"
+# A range (“3至5年”, “10-20万元”) is one figure; its second number carries the scale or unit.
+_RANGE = rf"{_NUMERAL}{_SCALE}?{_UNIT}?(?:至|到|~|～|-|－|—|–){_NUMERAL}{_APPROX}(?:{_SCALE}{_APPROX}{_UNIT}?|{_UNIT})"
+# “七大板块”, “三大任务”: a count of kinds (not “一大批”, a manner of speaking).
+_KINDS = r"(?<!第)(?:[二两三四五六七八九十]|\d{1,2})大(?=[\u4e00-\u9fff])"
 QUANTITY = re.compile(
-    rf"(?:{_DIGITS}{_APPROX}{_SCALE}?{_APPROX}{_UNIT}?|{_HANZI_NUMBER}{_APPROX}(?:{_SCALE}{_APPROX}{_UNIT}?|{_UNIT}))",
+    rf"(?:{_RANGE}|{_KINDS}|{_DIGITS}{_APPROX}{_SCALE}?{_APPROX}{_UNIT}?|{_HANZI_NUMBER}{_APPROX}(?:{_SCALE}{_APPROX}{_UNIT}?|{_UNIT}))",
     re.IGNORECASE,
 )
 DATE = re.compile(

@@ -11,6 +11,10 @@ bounds (v is the number as written, scaled by 万/亿 and by the unit):
 | 约, 左右, 上下, 大约 | within 10% | [0.9v, 1.1v] |
 | 近, 将近, 接近 | a little under v | [0.9v, v] |
 | 不到, 不足, 以下, 低于 | under v | [0, v) |
+| a range: 3至5年, 10-20万元 | from the first to the second | [v₁, v₂] |
+
+A range's first number takes the second's scale and unit when it has none of its own
+(“3至5年” is 3年 to 5年, “10至20万元” 10万元 to 20万元).
 
 A source supports a claim when every value the source allows is one the claim allows
 (its interval lies inside the claim's); it contradicts the claim when no value is allowed
@@ -30,7 +34,7 @@ import math
 import re
 from dataclasses import dataclass
 
-__all__ = ["Quantity", "DateValue", "parse_quantity", "parse_date", "chinese_number", "compare"]
+__all__ = ["Quantity", "DateValue", "RELATIVE_YEARS", "parse_quantity", "parse_date", "chinese_number", "compare"]
 
 _DIGIT_VALUES = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6, "七": 7, "八": 8, "九": 9}
 _SMALL_UNITS = {"十": 10, "百": 100, "千": 1000}
@@ -46,11 +50,12 @@ _SUFFIXES = {"以上": "at_least", "左右": "about", "上下": "about", "以下
 # Units and what one of them is worth in the unit they are compared in.
 _UNIT_FAMILIES = {
     "元": ("元", 1.0), "块": ("元", 1.0), "万元": ("元", 1e4), "亿元": ("元", 1e8),
-    "%": ("%", 1.0), "％": ("%", 1.0), "个百分点": ("百分点", 1.0),
+    "%": ("%", 1.0), "％": ("%", 1.0), "个百分点": ("百分点", 1.0), "百分点": ("百分点", 1.0),
     "平方公里": ("平方公里", 1.0), "平方千米": ("平方公里", 1.0), "亩": ("亩", 1.0), "公顷": ("公顷", 1.0),
     "公里": ("米", 1000.0), "千米": ("米", 1000.0), "米": ("米", 1.0),
     "小时": ("分钟", 60.0), "分钟": ("分钟", 1.0), "秒": ("分钟", 1 / 60),
 }
+_RANGE_SEPARATOR = re.compile(r"至|到|~|～|-|－|—|–")
 _NUMBER = re.compile(r"\d+(?:[,，]\d{3})*(?:\.\d+)?|[零〇一二两三四五六七八九十百千]+")
 
 
@@ -59,7 +64,7 @@ class Quantity:
     low: float
     high: float  # math.inf when unbounded
     unit: str  # the unit compared in (元, %, 家, 人次 …)
-    qualifier: str  # exact | approximately_more | at_least | about | nearly | under
+    qualifier: str  # exact | approximately_more | at_least | about | nearly | under | range
     text: str
 
     @property
@@ -127,6 +132,10 @@ def parse_quantity(text: str, *, before: str = "", reported: bool = False) -> Qu
     """The interval a figure such as “超1600万人次” states; `before` is the text just
     before it, where a qualifier (超, 约 …) may stand; `reported`: read as a source's
     report, a lower bound reaching only to its next step (module docstring)."""
+    ends = _RANGE_SEPARATOR.split(text, maxsplit=1)
+    if len(ends) == 2:
+        return _parse_range(text, *ends)
+    before = before.removesuffix("了")  # 超过了60亿元
     qualifier = "exact"
     for word, meaning in sorted(_PREFIXES.items(), key=lambda item: -len(item[0])):
         if before.endswith(word):
@@ -166,6 +175,19 @@ def parse_quantity(text: str, *, before: str = "", reported: bool = False) -> Qu
     return Quantity(low, high, unit, qualifier, text)
 
 
+def _parse_range(text: str, first: str, second: str) -> Quantity | None:
+    high = parse_quantity(second)
+    number = _NUMBER.match(first)
+    if high is None or number is None:
+        return None
+    if number.end() == len(first):  # 3至5年: the first takes the second's scale and unit
+        first += _NUMBER.sub("", second, count=1).lstrip("余多")
+    low = parse_quantity(first)
+    if low is None or low.unit != high.unit or low.low > high.high:
+        return None
+    return Quantity(low.low, high.high, high.unit, "range", text)
+
+
 def _step(number: str) -> float:
     """The size of the last non-zero digit's place: 500 → 100, 1600 → 100, 三百 → 100."""
     value = chinese_number(number) or 0
@@ -178,11 +200,16 @@ def _step(number: str) -> float:
     return float(step)
 
 
+# Years said relative to the article's own (“去年” in an article of 2026 is 2025).
+RELATIVE_YEARS = {"前年": -2, "去年": -1, "今年": 0, "明年": 1}
 _DATE = re.compile(r"(?:(\d{4}|[零〇一二三四五六七八九]{4})年)?(?:(\d{1,2})月)?(?:(\d{1,2})[日号])?")
 
 
 def parse_date(text: str, *, year: int | None = None) -> DateValue | None:
-    """2025年6月30日 → (2025, 6, 30); 6月30日 takes `year` (the article's) when given."""
+    """2025年6月30日 → (2025, 6, 30); 6月30日 takes `year` (the article's) when given, and
+    so do 去年, 今年 … (`RELATIVE_YEARS`), which are nothing without it."""
+    if text.strip() in RELATIVE_YEARS:
+        return DateValue(year + RELATIVE_YEARS[text.strip()], None, None, text) if year is not None else None
     match = _DATE.fullmatch(text.strip())
     if not match or not any(match.groups()):
         return None
