@@ -30,7 +30,7 @@ from qa.errors import IndexBusyError
 from qa.examples import example_questions
 from qa.factcheck import FactChecker
 from qa.formats import SUPPORTED_SUFFIXES
-from qa.library import MAX_UPLOAD_BYTES, article_rows, index_facts, remove_article, save_uploads
+from qa.library import ARTICLE_COLUMNS, MAX_UPLOAD_BYTES, article_rows, index_facts, remove_article, save_uploads
 from qa.render import render_check, render_response
 
 log = logging.getLogger("qa.app")
@@ -111,7 +111,8 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
             f"**索引**：{facts['articles']} 篇文章，{facts['passages']} 个段落 · "
             f"向量模型 `{facts['model']}` · 最近更新 {facts['built']}"
         )
-        return summary, rows, gr.update(choices=[row[1] for row in rows], value=None)
+        files = list(dict.fromkeys(row[2] for row in rows))  # a page's articles are removed with their file
+        return summary, rows, gr.update(choices=files, value=None)
 
     def allowed(unlocked: bool) -> bool:
         return open_editing or bool(unlocked)
@@ -208,8 +209,8 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
                 gr.Markdown(locked_message())
             facts = gr.Markdown(elem_id="index-facts")
             table = gr.Dataframe(
-                headers=["标题", "文件", "日期", "段落数"],
-                datatype=["str", "str", "str", "number"],
+                headers=list(ARTICLE_COLUMNS),
+                datatype=["str"] * len(ARTICLE_COLUMNS),
                 interactive=False,
                 elem_id="articles",
                 wrap=True,

@@ -42,8 +42,9 @@ def test_seed_passages_are_whole_paragraphs_with_provenance():
     paragraph_texts = {p.text for p in article.paragraphs}
     # seed paragraphs are all shorter than the bound: each is whole in some passage
     assert all(any(t in p.text for p in passages) for t in paragraph_texts)
-    assert {p.article for p in passages} == {"办办同心京津冀"}
-    assert all(p.source == "wuqing.md" and p.headings for p in passages)
+    # the page's three articles, each passage in one of them
+    assert {p.article for p in passages} == {story.title for story in article.stories} and len(article.stories) == 3
+    assert all(p.source == "wuqing.md" for p in passages)
 
 
 def test_long_paragraph_is_split_at_sentence_ends_with_one_sentence_of_overlap():

@@ -35,23 +35,25 @@ def test_sentences_broken_across_page_breaks_are_joined(seed, before, after):
 def test_repeated_fragments_are_indexed_once(seed):
     for fragment in ("份有限公司在2025年产值实现跨越式发展", "生物医药领域同样成果丰硕"):
         paragraph_containing(seed, fragment)
-    assert sum("dropped a repeated fragment" in r for r in seed.repairs) == 2
+    assert sum("删去重复的片段" in r for r in seed.repairs) == 2
 
 
-def test_heading_without_text_of_its_own_creates_nothing(seed):
-    orphan = "京津产业新城：“新产业之城”擘画协同发展新范式"
-    assert all(orphan not in p.headings for p in seed.paragraphs)
-    assert any(orphan in r for r in seed.repairs)
+def test_the_seed_page_is_three_articles_with_the_misplaced_heading_put_back(seed):
+    assert seed.page == seed.title == "办办同心京津冀"
+    assert [(s.title, s.subtitle) for s in seed.stories] == [
+        ("抢占“桥头堡” 当好“主力军”", "武清区奋力书写京津冀协同发展时代新篇"),
+        ("“链”聚京津冀 “智”造一辆车", None),
+        ("京津产业新城：“新产业之城”擘画协同发展新范式", None),
+    ]
+    # the third article starts after the page's break, and its byline is its own
+    assert seed.title_of(paragraph_containing(seed, "春回大地，潮涌新程")) == seed.stories[2].title
+    assert seed.title_of(paragraph_containing(seed, "收官，交出一份")) == seed.stories[1].title
+    assert seed.stories[2].byline.startswith("通讯员") and seed.stories[0].byline is None
+    assert any("移回" in r for r in seed.stories[2].repairs) and all("移回" not in r for r in seed.stories[1].repairs)
 
 
-def test_title_heading_path_and_byline(seed):
-    assert seed.title == "办办同心京津冀"
-    assert paragraph_containing(seed, "22分钟").headings == (
-        "抢占“桥头堡” 当好“主力军”",
-        "武清区奋力书写京津冀协同发展时代新篇",
-        "“联通”双城记 惠民暖心的民生答卷",
-    )
-    assert seed.byline.startswith("通讯员")
+def test_heading_path_within_its_article(seed):
+    assert paragraph_containing(seed, "22分钟").headings == ("“联通”双城记 惠民暖心的民生答卷",)
     assert all("通讯员" not in p.text for p in seed.paragraphs)
 
 

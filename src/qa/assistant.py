@@ -53,6 +53,7 @@ class Hit:
     highlights: tuple[Highlight, ...]
     date: str | None = None
     url: str | None = None
+    page: str | None = None  # the newspaper page the article was printed on
 
     def to_json(self) -> dict:
         data = {
@@ -70,6 +71,8 @@ class Hit:
             data["date"] = self.date
         if self.url:
             data["url"] = self.url
+        if self.page:
+            data["page"] = self.page
         return data
 
 
@@ -265,6 +268,7 @@ class Assistant:
                 highlights=tuple(term_highlights(list(query.terms), passages[i].text)),
                 date=articles[i].date if articles[i] else None,
                 url=articles[i].url if articles[i] else None,
+                page=articles[i].page if articles[i] else None,
             )
             for i in range(min(k, len(scored)))
         )

@@ -123,7 +123,7 @@ class NewArticle:
         return ArticleRecord(
             segment=segment, first_doc=first_doc, passages=passages, path=article.source, sha256=article.sha256,
             bytes=self.bytes, mtime_ns=self.mtime_ns, title=article.title, date=article.date, author=article.author,
-            url=article.url, byline=article.byline, repairs=tuple(article.repairs),
+            url=article.url, byline=article.byline, repairs=tuple(article.repairs), page=article.page, stories=article.stories,
         )  # fmt: skip
 
 

@@ -5,7 +5,8 @@ Rules, in order:
 2. a longer paragraph is packed sentence by sentence into passages of at most
    `max_chars`, each after the first starting with the previous passage's last sentence
    (one sentence of overlap); a single sentence longer than `max_chars` stands alone;
-3. a passage shorter than `min_chars` joins its neighbour under the same headings.
+3. a passage shorter than `min_chars` joins its neighbour under the same headings, in the
+   same article (a page's articles never share a passage).
 
 Every passage's text is exactly `article.text[start:end]`.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from .ingest import Article
 from .text import Span, sentence_spans
@@ -74,22 +76,30 @@ def id_of_number(number: int) -> str:
 def chunk_article(article: Article, *, max_chars: int = 400, min_chars: int = 60) -> list[Passage]:
     if min_chars >= max_chars:
         raise ValueError(f"min_chars ({min_chars}) must be smaller than max_chars ({max_chars})")
-    units: list[tuple[tuple[str, ...], Span]] = []
+    units: list[tuple[_Section, Span]] = []
     for paragraph in article.paragraphs:
+        section = _Section(article.title_of(paragraph), paragraph.headings)
         for span in _split_paragraph(paragraph.text, max_chars):
-            units.append((paragraph.headings, Span(paragraph.start + span.start, paragraph.start + span.end)))
+            units.append((section, Span(paragraph.start + span.start, paragraph.start + span.end)))
     units = _merge_small(units, min_chars=min_chars, max_chars=max_chars)
 
     passages: list[Passage] = []
     seen: set[str] = set()
-    for headings, span in units:
+    for section, span in units:
         text = article.text[span.start : span.end]
         pid = passage_id(article.source, text)
         if pid in seen:  # the same text twice in one article: index it once
             continue
         seen.add(pid)
-        passages.append(Passage(pid, article.source, article.title, headings, text, span.start, span.end))
+        passages.append(Passage(pid, article.source, section.article, section.headings, text, span.start, span.end))
     return passages
+
+
+class _Section(NamedTuple):
+    """Where a paragraph stands: its article (a page's, or the file's) and headings."""
+
+    article: str
+    headings: tuple[str, ...]
 
 
 def _split_paragraph(text: str, max_chars: int) -> list[Span]:
@@ -111,17 +121,14 @@ def _split_paragraph(text: str, max_chars: int) -> list[Span]:
     return pieces
 
 
-def _merge_small(
-    units: list[tuple[tuple[str, ...], Span]], *, min_chars: int, max_chars: int
-) -> list[tuple[tuple[str, ...], Span]]:
-    merged: list[tuple[tuple[str, ...], Span]] = []
-    for headings, span in units:
+def _merge_small(units: list[tuple[_Section, Span]], *, min_chars: int, max_chars: int) -> list[tuple[_Section, Span]]:
+    merged: list[tuple[_Section, Span]] = []
+    for section, span in units:
         if merged:
-            previous_headings, previous = merged[-1]
-            same_section = previous_headings == headings
+            previous_section, previous = merged[-1]
             small = (previous.end - previous.start) < min_chars or (span.end - span.start) < min_chars
-            if same_section and small and span.end - previous.start <= max_chars:
-                merged[-1] = (headings, Span(previous.start, span.end))
+            if previous_section == section and small and span.end - previous.start <= max_chars:
+                merged[-1] = (section, Span(previous.start, span.end))
                 continue
-        merged.append((headings, span))
+        merged.append((section, span))
     return merged

@@ -10,7 +10,10 @@ extracted from printed pages carries scars that are repaired here:
   earlier one is dropped);
 - a heading left with no text of its own (for example one followed only by a repeated
   fragment) produces nothing;
-- a byline ("通讯员 …", "记者 …") is article metadata, not a paragraph.
+- a byline ("通讯员 …", "记者 …") is article metadata, not a paragraph;
+- every repair is recorded, in Chinese (editors read them in the 资料库 tab);
+- a file holding a newspaper page is split into its articles, and a heading printed
+  after its own article's body is put back at its start (`qa.pages`).
 """
 
 from __future__ import annotations
@@ -25,15 +28,14 @@ from typing import NamedTuple
 
 from .errors import IngestError
 from .formats import SUPPORTED_SUFFIXES, read_document
-from .text import clean, ends_sentence, fold, is_byline
+from .pages import DUPLICATE_MIN_CHARS, Line, duplicate_key, split_page
+from .text import clean, ends_sentence, is_byline
 
-__all__ = ["Article", "Paragraph", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files", "CorpusFile"]
+__all__ = ["Article", "Paragraph", "Story", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files", "CorpusFile"]
 
 log = logging.getLogger(__name__)
 
 _HEADING = re.compile(r"^(#{1,6})\s+(.+?)\s*#*\s*$")
-# Fragments shorter than this are too common to call duplicates ("未来已来。").
-_DUPLICATE_MIN_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -44,6 +46,24 @@ class Paragraph:
     headings: tuple[str, ...]
     start: int
     end: int
+    story: int = 0  # which of a page's articles it belongs to (`Article.stories`)
+
+
+@dataclass(frozen=True)
+class Story:
+    """One article of a newspaper page."""
+
+    title: str
+    subtitle: str | None = None
+    byline: str | None = None
+    repairs: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"title": self.title, "subtitle": self.subtitle, "byline": self.byline, "repairs": list(self.repairs)}
+
+    @classmethod
+    def from_json(cls, data: dict) -> Story:
+        return cls(data["title"], data["subtitle"], data["byline"], tuple(data["repairs"]))
 
 
 @dataclass(frozen=True)
@@ -51,7 +71,9 @@ class Article:
     """One news article after repair.
 
     `text` is the repaired paragraphs joined by blank lines; paragraph and passage
-    offsets are positions in it.
+    offsets are positions in it. A file holding a newspaper page is one `Article` whose
+    `stories` are the page's articles (`title` and `page` are the page's name); a file
+    holding one article has no stories.
     """
 
     source: str
@@ -64,6 +86,12 @@ class Article:
     author: str | None = None
     url: str | None = None
     repairs: tuple[str, ...] = field(default=())
+    page: str | None = None
+    stories: tuple[Story, ...] = ()
+
+    def title_of(self, paragraph: Paragraph) -> str:
+        """The title of the article a paragraph belongs to."""
+        return self.stories[paragraph.story].title if self.stories else self.title
 
 
 @dataclass
@@ -148,20 +176,34 @@ def parse_article(
     """
     if sha256 is None:
         sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()
-    heading_title, blocks, bylines, headings = _blocks(clean(raw))
-    repairs: list[str] = []
-    blocks = _join_broken_lines(blocks, repairs)
-    blocks = _drop_duplicates(blocks, repairs)
-    used = {heading for block in blocks for heading in block.headings}
-    repairs.extend(f"dropped heading “{heading}”: no text of its own" for heading in headings if heading not in used)
+    lines = _lines(clean(raw))
+    seen: list[str] = []  # every paragraph kept so far, as duplicate keys
+    page = split_page(lines)
+    if page is None:
+        heading_title, blocks, bylines, repairs = _repaired(lines, seen)
+        parts = [blocks]
+        stories: tuple[Story, ...] = ()
+        byline = " ".join(bylines) or None
+        page_name = None
+    else:
+        page_name, page_articles, notes = page
+        parts, story_list, repairs = [], [], list(notes)
+        for page_article in page_articles:
+            _, blocks, bylines, story_repairs = _repaired(page_article.lines, seen)
+            story_repairs = page_article.repairs + story_repairs
+            parts.append(blocks)
+            story_list.append(Story(page_article.title, page_article.subtitle, " ".join(bylines) or None, tuple(story_repairs)))
+            repairs += story_repairs
+        stories, byline, heading_title = tuple(story_list), None, page_name
 
     paragraphs: list[Paragraph] = []
     position = 0
-    for block in blocks:
-        if paragraphs:
-            position += 2  # the blank line between paragraphs
-        paragraphs.append(Paragraph(block.text, block.headings, position, position + len(block.text)))
-        position += len(block.text)
+    for story, blocks in enumerate(parts):
+        for block in blocks:
+            if paragraphs:
+                position += 2  # the blank line between paragraphs
+            paragraphs.append(Paragraph(block.text, block.headings, position, position + len(block.text), story))
+            position += len(block.text)
     text = "\n\n".join(p.text for p in paragraphs)
 
     return Article(
@@ -170,40 +212,68 @@ def parse_article(
         text=text,
         paragraphs=tuple(paragraphs),
         sha256=sha256,
-        byline=" ".join(bylines) or None,
+        byline=byline,
         date=date,
         author=author,
         url=url,
         repairs=tuple(repairs),
+        page=page_name,
+        stories=stories,
     )
 
 
-def _blocks(raw: str) -> tuple[str | None, list[_Block], list[str], list[str]]:
+def _lines(raw: str) -> list[Line]:
+    """The non-blank lines, headings with their level, each marked when a run of blank
+    lines stands before it."""
+    lines: list[Line] = []
+    blank = 0
+    for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        line = line.strip().replace("\u3000", " ").strip()
+        if not line:
+            blank += 1
+            continue
+        heading = _HEADING.match(line)
+        if heading:
+            lines.append(Line(heading.group(2), len(heading.group(1)), blank >= 2))
+        else:
+            lines.append(Line(line, None, blank >= 2))
+        blank = 0
+    return lines
+
+
+def _repaired(lines: list[Line], seen: list[str]) -> tuple[str | None, list[_Block], list[str], list[str]]:
+    """Title, repaired paragraph blocks, bylines and the repairs made, of one article's lines;
+    `seen` holds the paragraphs kept before (a page's earlier articles)."""
+    heading_title, blocks, bylines, headings = _blocks(lines)
+    repairs: list[str] = []
+    blocks = _join_broken_lines(blocks, repairs)
+    blocks = _drop_duplicates(blocks, repairs, seen)
+    used = {heading for block in blocks for heading in block.headings}
+    repairs.extend(f"删去没有正文的标题“{heading}”" for heading in headings if heading not in used)
+    return heading_title, blocks, bylines, repairs
+
+
+def _blocks(lines: list[Line]) -> tuple[str | None, list[_Block], list[str], list[str]]:
     """Title, paragraph lines with their heading path, bylines, and every heading."""
     title: str | None = None
     headings: list[str] = []
     stack: list[tuple[int, str]] = []
     blocks: list[_Block] = []
     bylines: list[str] = []
-    for line in raw.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        line = line.strip().replace("\u3000", " ").strip()
-        if not line:
-            continue
-        heading = _HEADING.match(line)
-        if heading:
-            level, heading_text = len(heading.group(1)), heading.group(2)
-            if level == 1 and title is None and not blocks:
-                title = heading_text
+    for line in lines:
+        if line.level is not None:
+            if line.level == 1 and title is None and not blocks:
+                title = line.text
                 continue
-            while stack and stack[-1][0] >= level:
+            while stack and stack[-1][0] >= line.level:
                 stack.pop()
-            stack.append((level, heading_text))
-            headings.append(heading_text)
+            stack.append((line.level, line.text))
+            headings.append(line.text)
             continue
-        if is_byline(line):
-            bylines.append(line)
+        if is_byline(line.text):
+            bylines.append(line.text)
             continue
-        blocks.append(_Block(line, tuple(text for _, text in stack)))
+        blocks.append(_Block(line.text, tuple(text for _, text in stack)))
     return title, blocks, bylines, headings
 
 
@@ -212,25 +282,20 @@ def _join_broken_lines(blocks: list[_Block], repairs: list[str]) -> list[_Block]
     for block in blocks:
         previous = joined[-1] if joined else None
         if previous and previous.headings == block.headings and not ends_sentence(previous.text):
-            repairs.append(f"joined a sentence broken after “{previous.text[-8:]}”")
+            repairs.append(f"接上在“{previous.text[-8:]}”处断开的句子")
             previous.text += block.text
         else:
             joined.append(_Block(block.text, block.headings))
     return joined
 
 
-def _drop_duplicates(blocks: list[_Block], repairs: list[str]) -> list[_Block]:
+def _drop_duplicates(blocks: list[_Block], repairs: list[str], seen: list[str]) -> list[_Block]:
     kept: list[_Block] = []
-    seen: list[str] = []
     for block in blocks:
-        key = _duplicate_key(block.text)
-        if key in seen or (len(key) >= _DUPLICATE_MIN_CHARS and any(key in earlier for earlier in seen)):
-            repairs.append(f"dropped a repeated fragment “{block.text[:12]}…”")
+        key = duplicate_key(block.text)
+        if key in seen or (len(key) >= DUPLICATE_MIN_CHARS and any(key in earlier for earlier in seen)):
+            repairs.append(f"删去重复的片段“{block.text[:12]}…”")
             continue
         kept.append(block)
         seen.append(key)
     return kept
-
-
-def _duplicate_key(text: str) -> str:
-    return "".join(fold(text).split())

@@ -14,15 +14,28 @@ from .backend import PassageIndex
 from .errors import QAError
 from .formats import SUPPORTED_SUFFIXES
 
-__all__ = ["MAX_UPLOAD_BYTES", "MAX_UPLOAD_FILES", "article_rows", "index_facts", "save_uploads", "remove_article"]
+__all__ = ["ARTICLE_COLUMNS", "MAX_UPLOAD_BYTES", "MAX_UPLOAD_FILES", "article_rows", "index_facts", "save_uploads", "remove_article"]
 
 MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 MAX_UPLOAD_FILES = 10
 
 
+ARTICLE_COLUMNS = ("标题", "版面", "文件", "日期", "段落数", "修复记录")
+
+
 def article_rows(index: PassageIndex) -> list[list]:
-    """One row per indexed article: title, source file, date, passages."""
-    return [[a.title or a.path, a.path, a.date or "", a.passages] for a in index.articles()]
+    """One row per indexed article (`ARTICLE_COLUMNS`); a newspaper page gives a row for
+    each of its articles, whose passages are counted together, for the page."""
+    rows = []
+    for record in index.articles():
+        if not record.stories:
+            rows.append([record.title or record.path, "", record.path, record.date or "", str(record.passages), "；".join(record.repairs)])
+            continue
+        rows.extend(
+            [story.title, record.page or "", record.path, record.date or "", f"{record.passages}（整版）", "；".join(story.repairs)]
+            for story in record.stories
+        )
+    return rows
 
 
 def index_facts(index: PassageIndex, articles: int) -> dict:

@@ -27,7 +27,8 @@ __all__ = [
 ]
 
 # 5: segments (postings by term hash, int8 sentence vectors) and passages in SQLite.
-FORMAT_VERSION = 5
+# 6: a newspaper page's articles (article records' page and stories, passages' titles).
+FORMAT_VERSION = 6
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from typing import NamedTuple
 
 from .chunk import Passage
 from .errors import IndexCorruptError
+from .ingest import Story
 
 __all__ = ["ArticleRecord", "FileState", "Records", "discard_database"]
 
@@ -33,16 +34,18 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS articles (
     key INTEGER PRIMARY KEY, passages INTEGER NOT NULL,
     path TEXT NOT NULL, sha256 TEXT NOT NULL, bytes INTEGER, mtime_ns INTEGER,
-    title TEXT NOT NULL, date TEXT, author TEXT, url TEXT, byline TEXT, repairs TEXT NOT NULL
+    title TEXT NOT NULL, date TEXT, author TEXT, url TEXT, byline TEXT, repairs TEXT NOT NULL,
+    page TEXT, stories TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS articles_by_path ON articles (path);
 CREATE TABLE IF NOT EXISTS passages (
     key INTEGER PRIMARY KEY, article INTEGER NOT NULL,
-    headings TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL
+    headings TEXT NOT NULL, text TEXT NOT NULL, start INTEGER NOT NULL, "end" INTEGER NOT NULL,
+    title TEXT -- the title of a page's article it is in; NULL: the file's title
 );
 """
-_SCHEMA_VERSION = 1
-_ARTICLE_COLUMNS = "key, passages, path, sha256, bytes, mtime_ns, title, date, author, url, byline, repairs"
+_SCHEMA_VERSION = 2
+_ARTICLE_COLUMNS = "key, passages, path, sha256, bytes, mtime_ns, title, date, author, url, byline, repairs, page, stories"
 _SEGMENT = 1 << 32
 
 
@@ -50,8 +53,9 @@ def _key(segment: int, doc: int) -> int:
     return segment * _SEGMENT + doc
 
 
-_INSERT_ARTICLE = f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 12)})"
-_INSERT_PASSAGE = 'INSERT INTO passages (key, article, headings, text, start, "end") VALUES (?, ?, ?, ?, ?, ?)'
+_INSERT_ARTICLE = f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+_PASSAGE_COLUMNS = 'key, article, headings, text, start, "end", title'
+_INSERT_PASSAGE = f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 7)})"
 _FETCH_CHUNK = 500  # keys per query: SQLite's limit on variables is 32,766
 
 
@@ -72,24 +76,35 @@ class ArticleRecord:
     url: str | None = None
     byline: str | None = None
     repairs: tuple[str, ...] = ()
+    page: str | None = None  # a newspaper page's name: the file holds `stories`, its articles
+    stories: tuple[Story, ...] = ()
 
     def _row(self) -> tuple:
         return (
             _key(self.segment, self.first_doc), self.passages, self.path, self.sha256, self.bytes, self.mtime_ns,
             self.title, self.date, self.author, self.url, self.byline, json.dumps(list(self.repairs), ensure_ascii=False),
+            self.page, json.dumps([story.to_json() for story in self.stories], ensure_ascii=False),
         )  # fmt: skip
 
     def to_json(self) -> dict:
-        return {**dataclasses.asdict(self), "repairs": list(self.repairs)}
+        return {
+            **dataclasses.asdict(self), "repairs": list(self.repairs), "stories": [story.to_json() for story in self.stories]
+        }  # fmt: skip
 
     @classmethod
     def from_json(cls, data: dict) -> ArticleRecord:
-        return cls(**{**data, "repairs": tuple(data["repairs"])})
+        stories = tuple(Story.from_json(story) for story in data.get("stories", ()))
+        return cls(**{**data, "repairs": tuple(data["repairs"]), "stories": stories})
 
     @classmethod
     def _from_row(cls, row: Sequence) -> ArticleRecord:
         segment, first_doc = divmod(row[0], _SEGMENT)
-        return cls(segment, first_doc, *row[1:11], repairs=tuple(json.loads(row[11])) if row[11] != "[]" else ())
+        return cls(
+            segment, first_doc, *row[1:11],
+            repairs=tuple(json.loads(row[11])) if row[11] != "[]" else (),
+            page=row[12],
+            stories=tuple(Story.from_json(story) for story in json.loads(row[13])) if row[13] != "[]" else (),
+        )  # fmt: skip
 
 
 class FileState(NamedTuple):
@@ -156,7 +171,10 @@ class Records:
                 connection.executemany(
                     _INSERT_PASSAGE,
                     (
-                        (article_key + i, article_key, json.dumps(list(p.headings), ensure_ascii=False), p.text, p.start, p.end)
+                        (
+                            article_key + i, article_key, json.dumps(list(p.headings), ensure_ascii=False), p.text, p.start, p.end,
+                            p.article if p.article != article.title else None,
+                        )  # fmt: skip
                         for i, p in enumerate(passages)
                     ),
                 )
@@ -172,7 +190,7 @@ class Records:
             for row in connection.execute(f"SELECT {_ARTICLE_COLUMNS} FROM articles WHERE key >= ? AND key < ?", (low, high)).fetchall():
                 if row[0] in new_key:
                     connection.execute(_INSERT_ARTICLE, (new_key[row[0]], *row[1:]))
-            rows = connection.execute('SELECT key, article, headings, text, start, "end" FROM passages WHERE key >= ? AND key < ?', (low, high))
+            rows = connection.execute(f"SELECT {_PASSAGE_COLUMNS} FROM passages WHERE key >= ? AND key < ?", (low, high))
             connection.executemany(
                 _INSERT_PASSAGE, ((new_key[row[0]], new_key[row[1]], *row[2:]) for row in rows.fetchall() if row[0] in new_key)
             )
@@ -219,7 +237,7 @@ class Records:
         for start in range(0, len(wanted), _FETCH_CHUNK):
             chunk = wanted[start : start + _FETCH_CHUNK]
             rows = connection.execute(
-                f"""SELECT p.key, a.path, a.title, p.headings, p.text, p.start, p."end"
+                f"""SELECT p.key, a.path, COALESCE(p.title, a.title), p.headings, p.text, p.start, p."end"
                     FROM passages p JOIN articles a ON a.key = p.article
                     WHERE p.key IN ({", ".join("?" * len(chunk))})""",
                 chunk,

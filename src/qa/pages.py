@@ -1,0 +1,134 @@
+"""A newspaper page is several articles: find them, and put a misplaced heading back.
+
+A file is read as a page when, below an optional page name (a level-1 heading before any
+text), the text starts right at a heading, headings of that level (the article level)
+occur at least twice, and the file shows the structure of a page: a byline, or headings
+below the article level (subtitles, sections). A file of one article with sections
+(“# 标题”, its lead, then “## 一、…”) has text under its title and stays one article.
+
+Each article heading opens an article; a heading of the next level standing alone right
+after it is the article's subtitle.
+
+A heading printed out of place (an article heading followed by no new text, only by a
+fragment already printed earlier) belongs to the body holding that fragment. Its article
+starts where the page's text breaks before the fragment (a run of blank lines) and runs to
+the end of that body. Without a break to start at, the evidence is too weak: the heading
+is kept as a note in the repairs and nothing moves.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .text import fold, is_byline
+
+__all__ = ["Line", "PageArticle", "split_page", "duplicate_key", "DUPLICATE_MIN_CHARS"]
+
+# Fragments shorter than this are too common to call duplicates ("未来已来。").
+DUPLICATE_MIN_CHARS = 12
+
+
+@dataclass(frozen=True)
+class Line:
+    """A non-blank line of a file as ingest reads it."""
+
+    text: str
+    level: int | None = None  # a heading's level; None for text
+    gap_before: bool = False  # two or more blank lines before it: the page's text breaks here
+
+
+@dataclass
+class PageArticle:
+    """One article of a page: its title, subtitle and the lines below them."""
+
+    title: str
+    subtitle: str | None
+    lines: list[Line]
+    repairs: list[str] = field(default_factory=list)
+
+
+def duplicate_key(text: str) -> str:
+    return "".join(fold(text).split())
+
+
+def split_page(lines: list[Line]) -> tuple[str | None, list[PageArticle], list[str]] | None:
+    """The page name, the page's articles and notes on the page as a whole (a heading kept
+    as a note with no article before it), or None when the lines are one article."""
+    page = None
+    if lines and lines[0].level == 1:
+        page, lines = lines[0].text, lines[1:]
+    levels = [line.level for line in lines if line.level is not None]
+    if not lines or lines[0].level is None or not levels:
+        return None
+    level = min(levels)
+    starts = [i for i, line in enumerate(lines) if line.level == level]
+    deeper = any(other > level for other in levels)
+    bylines = any(line.level is None and is_byline(line.text) for line in lines)
+    if lines[0].level != level or len(starts) < 2 or not (deeper or bylines):
+        return None
+    articles = [
+        _article(lines[start:end], level) for start, end in zip(starts, [*starts[1:], len(lines)])
+    ]
+    notes: list[str] = []
+    return page, _place_misplaced(articles, notes), notes
+
+
+def _article(lines: list[Line], level: int) -> PageArticle:
+    title, body = lines[0].text, lines[1:]
+    subtitle = None
+    if body and body[0].level == level + 1 and sum(line.level == level + 1 for line in body) == 1:
+        subtitle, body = body[0].text, body[1:]
+    return PageArticle(title, subtitle, body)
+
+
+def _texts(article: PageArticle) -> list[int]:
+    return [i for i, line in enumerate(article.lines) if line.level is None and not is_byline(line.text)]
+
+
+def _place_misplaced(articles: list[PageArticle], notes: list[str]) -> list[PageArticle]:
+    placed: list[PageArticle] = []
+    seen: list[tuple[int, int, str]] = []  # (article in `placed`, line, key) of every text line so far
+    for article in articles:
+        keys = [duplicate_key(article.lines[i].text) for i in _texts(article)]
+        repeated = [key for key in keys if _earlier(key, seen)]
+        if keys and len(repeated) < len(keys):  # new text of its own: an article in place
+            placed.append(article)
+            seen += [(len(placed) - 1, i, duplicate_key(article.lines[i].text)) for i in _texts(article)]
+            continue
+        dropped = [f"删去重复的片段“{article.lines[i].text[:12]}…”" for i in _texts(article)]
+        home = _earlier(repeated[0], seen) if repeated else None
+        if home is None:
+            _note(placed, notes, f"标题“{article.title}”没有自己的正文，也没有重复的正文说明它属于哪里，仅作备注")
+            continue
+        owner, line = home
+        breaks = [i for i in range(1, line + 1) if placed[owner].lines[i].gap_before and i > min(_texts(placed[owner]))]
+        if not breaks:
+            _note(placed, notes, f"标题“{article.title}”印在它重复的正文之后，但版面在那之前没有断开处，无法确定文章从哪里开始，仅作备注")
+            _note(placed, notes, *dropped)
+            continue
+        start = breaks[-1]
+        host = placed[owner]
+        moved = PageArticle(article.title, article.subtitle, host.lines[start:], dropped)
+        host.lines = host.lines[:start]
+        moved.repairs.append(
+            f"标题“{article.title}”印在正文之后，已移回它的文章开头（“{moved.lines[0].text[:12]}…”）"
+        )
+        placed.insert(owner + 1, moved)
+        # lines that moved now belong to the new article
+        seen = [
+            (a + (a > owner), i, key) if not (a == owner and i >= start) else (owner + 1, i - start, key)
+            for a, i, key in seen
+        ]
+    return placed
+
+
+def _earlier(key: str, seen: list[tuple[int, int, str]]) -> tuple[int, int] | None:
+    """Where a text line was printed before: the same text, or a longer line containing it."""
+    for article, line, earlier in seen:
+        if key == earlier or (len(key) >= DUPLICATE_MIN_CHARS and key in earlier):
+            return article, line
+    return None
+
+
+def _note(placed: list[PageArticle], notes: list[str], *repairs: str) -> None:
+    (placed[-1].repairs if placed else notes).extend(repairs)
