@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from .errors import IngestError
 from .formats import SUPPORTED_SUFFIXES, read_document
-from .pages import DUPLICATE_MIN_CHARS, Line, duplicate_key, split_page
+from .pages import Line, dropped_repeat, duplicate_key, repeats, split_page
 from .text import clean, ends_sentence, is_byline
 
 __all__ = ["Article", "Paragraph", "Story", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files", "CorpusFile"]
@@ -293,8 +293,8 @@ def _drop_duplicates(blocks: list[_Block], repairs: list[str], seen: list[str]) 
     kept: list[_Block] = []
     for block in blocks:
         key = duplicate_key(block.text)
-        if key in seen or (len(key) >= DUPLICATE_MIN_CHARS and any(key in earlier for earlier in seen)):
-            repairs.append(f"删去重复的片段“{block.text[:12]}…”")
+        if any(repeats(key, earlier) for earlier in seen):
+            repairs.append(dropped_repeat(block.text))
             continue
         kept.append(block)
         seen.append(key)

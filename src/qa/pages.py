@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 
 from .text import fold, is_byline
 
-__all__ = ["Line", "PageArticle", "split_page", "duplicate_key", "DUPLICATE_MIN_CHARS"]
+__all__ = ["Line", "PageArticle", "split_page", "duplicate_key", "repeats", "dropped_repeat"]
 
 # Fragments shorter than this are too common to call duplicates ("未来已来。").
-DUPLICATE_MIN_CHARS = 12
+_DUPLICATE_MIN_CHARS = 12
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,17 @@ class PageArticle:
 
 def duplicate_key(text: str) -> str:
     return "".join(fold(text).split())
+
+
+def repeats(key: str, earlier: str) -> bool:
+    """Whether a line (as its `duplicate_key`) repeats an earlier one: the same text, or a
+    fragment of it long enough not to be a common phrase."""
+    return key == earlier or (len(key) >= _DUPLICATE_MIN_CHARS and key in earlier)
+
+
+def dropped_repeat(text: str) -> str:
+    """The repair recorded for a repeated line that was dropped."""
+    return f"删去重复的片段“{text[:12]}…”"
 
 
 def split_page(lines: list[Line]) -> tuple[str | None, list[PageArticle], list[str]] | None:
@@ -87,47 +98,44 @@ def _texts(article: PageArticle) -> list[int]:
 
 def _place_misplaced(articles: list[PageArticle], notes: list[str]) -> list[PageArticle]:
     placed: list[PageArticle] = []
-    seen: list[tuple[int, int, str]] = []  # (article in `placed`, line, key) of every text line so far
+    seen: list[str] = []  # every text line so far, as duplicate keys
     for article in articles:
-        keys = [duplicate_key(article.lines[i].text) for i in _texts(article)]
-        repeated = [key for key in keys if _earlier(key, seen)]
-        if keys and len(repeated) < len(keys):  # new text of its own: an article in place
+        texts = [article.lines[i].text for i in _texts(article)]
+        keys = [duplicate_key(text) for text in texts]
+        repeated = [key for key in keys if any(repeats(key, earlier) for earlier in seen)]
+        if len(repeated) < len(keys):  # new text of its own: an article in place
             placed.append(article)
-            seen += [(len(placed) - 1, i, duplicate_key(article.lines[i].text)) for i in _texts(article)]
+            seen += keys
             continue
-        dropped = [f"删去重复的片段“{article.lines[i].text[:12]}…”" for i in _texts(article)]
-        home = _earlier(repeated[0], seen) if repeated else None
-        if home is None:
+        dropped = [dropped_repeat(text) for text in texts]
+        if not repeated:
             _note(placed, notes, f"标题“{article.title}”没有自己的正文，也没有重复的正文说明它属于哪里，仅作备注")
             continue
-        owner, line = home
-        breaks = [i for i in range(1, line + 1) if placed[owner].lines[i].gap_before and i > min(_texts(placed[owner]))]
+        owner, line = _home(placed, repeated[0])
+        host = placed[owner]
+        first_text = _texts(host)[0]
+        breaks = [i for i in range(first_text + 1, line + 1) if host.lines[i].gap_before]
         if not breaks:
             _note(placed, notes, f"标题“{article.title}”印在它重复的正文之后，但版面在那之前没有断开处，无法确定文章从哪里开始，仅作备注")
             _note(placed, notes, *dropped)
             continue
         start = breaks[-1]
-        host = placed[owner]
         moved = PageArticle(article.title, article.subtitle, host.lines[start:], dropped)
         host.lines = host.lines[:start]
         moved.repairs.append(
             f"标题“{article.title}”印在正文之后，已移回它的文章开头（“{moved.lines[0].text[:12]}…”）"
         )
         placed.insert(owner + 1, moved)
-        # lines that moved now belong to the new article
-        seen = [
-            (a + (a > owner), i, key) if not (a == owner and i >= start) else (owner + 1, i - start, key)
-            for a, i, key in seen
-        ]
     return placed
 
 
-def _earlier(key: str, seen: list[tuple[int, int, str]]) -> tuple[int, int] | None:
-    """Where a text line was printed before: the same text, or a longer line containing it."""
-    for article, line, earlier in seen:
-        if key == earlier or (len(key) >= DUPLICATE_MIN_CHARS and key in earlier):
-            return article, line
-    return None
+def _home(placed: list[PageArticle], key: str) -> tuple[int, int]:
+    """The article and line where a repeated line was first printed."""
+    for number, article in enumerate(placed):
+        for i in _texts(article):
+            if repeats(key, duplicate_key(article.lines[i].text)):
+                return number, i
+    raise ValueError("a repeated line was printed before")  # `seen` holds only placed lines
 
 
 def _note(placed: list[PageArticle], notes: list[str], *repairs: str) -> None:
