@@ -53,9 +53,13 @@ def _key(segment: int, doc: int) -> int:
     return segment * _SEGMENT + doc
 
 
-_INSERT_ARTICLE = f"INSERT INTO articles ({_ARTICLE_COLUMNS}) VALUES ({', '.join('?' * 14)})"
+def _insert(table: str, columns: str) -> str:
+    return f"INSERT INTO {table} ({columns}) VALUES ({', '.join('?' * len(columns.split(',')))})"
+
+
 _PASSAGE_COLUMNS = 'key, article, headings, text, start, "end", title'
-_INSERT_PASSAGE = f"INSERT INTO passages ({_PASSAGE_COLUMNS}) VALUES ({', '.join('?' * 7)})"
+_INSERT_ARTICLE = _insert("articles", _ARTICLE_COLUMNS)
+_INSERT_PASSAGE = _insert("passages", _PASSAGE_COLUMNS)
 _FETCH_CHUNK = 500  # keys per query: SQLite's limit on variables is 32,766
 
 
