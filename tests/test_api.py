@@ -54,6 +54,21 @@ def test_health_names_the_index_and_follows_an_update(client, settings, hashing_
     assert answer["hits"][0]["answer"]["text"] == "五万册"
 
 
+def test_a_hit_names_its_article_and_the_page_it_was_printed_on(settings, tiny_corpus, hashing_embedder, tokenizer):
+    (tiny_corpus / "page.md").write_text(
+        "# 城市版\n\n## 图书馆扩建完成\n\n新城图书馆扩建完成，新增藏书五万册。\n\n记者 张三\n\n"
+        "## 夜市开张\n\n河畔夜市今晚开张，设摊位一百二十个。\n\n通讯员 李四\n",
+        encoding="utf-8",
+    )
+    build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    with TestClient(create_api(assistant, FactChecker(assistant))) as client:
+        hit = client.post("/api/ask", json={"question": "图书馆新增了多少藏书？"}).json()["hits"][0]
+        other = client.post("/api/ask", json={"question": "公园几点开门？"}).json()["hits"][0]
+    assert (hit["article"], hit["page"], hit["source"]) == ("图书馆扩建完成", "城市版", "page.md")
+    assert other["article"] == "湿地公园开园" and "page" not in other  # like date and url: only when known
+
+
 @pytest.mark.parametrize(
     ("body", "status", "message"),
     [

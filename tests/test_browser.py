@@ -170,6 +170,19 @@ def test_an_uploaded_article_is_found_by_the_next_question(page, tmp_path):
     assert page.locator("#results mark.answer").first.inner_text() == "五万册"
 
 
+def test_the_library_lists_each_article_of_a_page_with_its_repairs(page):
+    page.get_by_role("tab", name="资料库").click()
+    table = page.locator("#articles")
+    playwright_api.expect(table).to_contain_text("办办同心京津冀", timeout=30000)
+    text = table.inner_text()
+    seed_articles = ["抢占“桥头堡” 当好“主力军”", "“链”聚京津冀 “智”造一辆车", "京津产业新城：“新产业之城”擘画协同发展新范式"]
+    starts = [text.index(title) for title in seed_articles]
+    assert starts == sorted(starts)  # one row each, in page order
+    rows = [text[start:end] for start, end in zip(starts, [*starts[1:], len(text)])]
+    assert all("办办同心京津冀" in row and "wuqing-jingjinji-coordination.md" in row for row in rows)
+    assert "印在正文之后，已移回它的文章开头" in rows[2] and "移回" not in rows[0] + rows[1]
+
+
 def test_the_ask_api_returns_the_json_contract(app_url):
     from gradio_client import Client
 
@@ -178,6 +191,7 @@ def test_the_ask_api_returns_the_json_contract(app_url):
     assert set(response) == {"query", "no_answer", "hits"} and len(response["hits"]) == 5
     hit = response["hits"][0]
     assert hit["answer"]["text"] == "22分钟" and hit["text"][hit["answer"]["start"] : hit["answer"]["end"]] == "22分钟"
+    assert hit["article"] == "抢占“桥头堡” 当好“主力军”" and hit["page"] == "办办同心京津冀"
     assert len(client.predict("从武清坐城际到北京南站要多久？", 2, api_name="/ask")["hits"]) == 2
 
 

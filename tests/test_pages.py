@@ -1,5 +1,10 @@
 """Pages the tests build: a file holding a newspaper page is split into its articles."""
 
+import zlib
+
+import numpy as np
+
+from qa.build import build_index
 from qa.chunk import chunk_article
 from qa.ingest import parse_article
 
@@ -11,6 +16,21 @@ BODY = {
     "校": "第二实验小学新校区投入使用，可提供学位一千八百个，配有图书馆、体育馆和科学实验室。",
     "校2": "新校区采用走班教学，学校还与附近社区合作开设课后托管服务，家长反映很满意。",
 }
+
+
+def topic_encoder(topics: dict[str, int]):
+    """Vectors that point one way per topic (the first of `topics`' words found in a text),
+    with a little noise of each text's own."""
+
+    def encode(texts):
+        rows = []
+        for text in texts:
+            row = np.random.default_rng(zlib.crc32(text.encode())).normal(0, 0.1, 8)
+            row[next(axis for word, axis in topics.items() if word in text)] += 1
+            rows.append(row / np.linalg.norm(row))
+        return np.array(rows)
+
+    return encode
 
 
 def page(*parts: str) -> str:
@@ -82,6 +102,33 @@ def test_without_a_break_in_the_page_nothing_moves_and_a_note_is_kept():
     assert article_of(article, "观鸟平台") == "跨河大桥通车"
     assert any("仅作备注" in r and "湿地公园焕新" in r for r in article.stories[0].repairs)
     assert any("仅作备注" in r for r in article.repairs)  # the manifest lists it too
+
+
+NO_BREAK = ("# 城市版", "## 跨河大桥通车", BODY["桥"], BODY["桥2"], BODY["园"], BODY["园2"], "记者 张三", "## 湿地公园焕新", BODY["园2"][:20])
+
+
+def test_without_a_break_the_article_starts_where_the_topic_changes():
+    encode = topic_encoder({"大桥": 0, "公园": 1})
+    article = parse_article(page(*NO_BREAK), source="page.md", encode=encode)
+    assert titles(article) == ["跨河大桥通车", "湿地公园焕新"]
+    assert article_of(article, "观鸟平台") == "湿地公园焕新" and article_of(article, "四十分钟") == "跨河大桥通车"
+    assert article.stories[1].byline == "记者 张三"
+    assert any("按话题转换处" in r for r in article.stories[1].repairs)
+
+
+def test_without_a_break_or_a_clear_change_of_topic_nothing_moves():
+    def encode(texts):  # every paragraph as unlike its neighbours as any other
+        return np.eye(len(texts))
+
+    article = parse_article(page(*NO_BREAK), source="page.md", encode=encode)
+    assert titles(article) == ["跨河大桥通车"] and article_of(article, "观鸟平台") == "跨河大桥通车"
+    assert any("话题也没有明显的转换处" in r for r in article.stories[0].repairs)
+
+
+def test_an_index_build_looks_for_the_change_of_topic_with_the_index_model(settings, tiny_corpus, hashing_embedder, tokenizer):
+    (tiny_corpus / "page.md").write_text(page(*NO_BREAK), encoding="utf-8")
+    build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert [BODY["桥"], BODY["桥2"], BODY["园"], BODY["园2"]] in hashing_embedder.calls
 
 
 def test_a_page_with_no_headings_is_one_article():

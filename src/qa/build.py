@@ -20,7 +20,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -40,6 +40,7 @@ from .ingest import Article, corpus_files, read_article
 from .lexical import Postings, term_hashes
 from .manifest import Bm25Params, Chunking, IndexSettings, Manifest, SegmentEntry, rebuild_reason
 from .merge import choose_merges, merge_segments
+from .pages import Encode
 from .records import ArticleRecord, FileState, Records, discard_database
 from .segment import write_deletions, write_segment
 from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot, next_generation, segments_dir, writing
@@ -151,10 +152,25 @@ class CorpusScan:
     warnings: list[str]
 
 
+def page_encoder(embedder: Embedder | None, model: str) -> Encode:
+    """Passage vectors for placing a page's misplaced heading by topic (qa.pages). The model
+    is loaded only if a page needs it: most updates read no such page."""
+
+    def encode(texts: Sequence[str]) -> np.ndarray:
+        return (embedder or load_embedder(model)).encode_passages(texts)
+
+    return encode
+
+
 def scan_corpus(
-    corpus_dir: Path, known: dict[str, FileState], touch: Callable[[FileState, int, int], None], timer: Timer
+    corpus_dir: Path,
+    known: dict[str, FileState],
+    touch: Callable[[FileState, int, int], None],
+    timer: Timer,
+    encode: Encode | None = None,
 ) -> CorpusScan:
-    """Compare `corpus_dir` with the indexed `known` file states; read what is new or changed.
+    """Compare `corpus_dir` with the indexed `known` file states; read what is new or changed
+    (`encode` as in `read_article`).
 
     A file whose size and modification time match is not read; one that reads the same
     (same hash) is only `touch`ed with its new size and time. Raises QAError when there is
@@ -177,7 +193,7 @@ def scan_corpus(
             continue
         try:
             with timer("read"):
-                article = read_article(Path(path), source=source)
+                article = read_article(Path(path), source=source, encode=encode)
         except IngestError as error:
             if entry:  # an unreadable new version must not erase what was indexed
                 warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
@@ -230,7 +246,10 @@ def build_index(
         previous, reason = _previous(settings, tokenizer, rebuild)
         try:
             records = _prepare(index_dir, rebuilding=previous is None)
-            scan = scan_corpus(settings.corpus_dir, previous.file_states() if previous else {}, records.touch, timer)
+            scan = scan_corpus(
+                settings.corpus_dir, previous.file_states() if previous else {}, records.touch, timer,
+                page_encoder(embedder, settings.model),
+            )
             new, gone, articles, counts, warnings = scan.new, scan.gone, scan.articles, scan.counts, scan.warnings
             changed = bool(new or gone)
             pending = previous is not None and bool(

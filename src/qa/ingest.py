@@ -28,7 +28,7 @@ from typing import NamedTuple
 
 from .errors import IngestError
 from .formats import SUPPORTED_SUFFIXES, read_document
-from .pages import Line, dropped_repeat, duplicate_key, repeats, split_page
+from .pages import Encode, Line, dropped_repeat, duplicate_key, repeats, split_page
 from .text import clean, ends_sentence, is_byline
 
 __all__ = ["Article", "Paragraph", "Story", "IngestError", "SUPPORTED_SUFFIXES", "parse_article", "read_article", "read_corpus", "corpus_files", "CorpusFile"]
@@ -139,8 +139,9 @@ def read_corpus(corpus_dir: Path) -> tuple[list[Article], list[str]]:
     return articles, warnings
 
 
-def read_article(path: Path, *, source: str | None = None) -> Article:
-    """Read, convert and repair one article file; IngestError says why it cannot be."""
+def read_article(path: Path, *, source: str | None = None, encode: Encode | None = None) -> Article:
+    """Read, convert and repair one article file; IngestError says why it cannot be.
+    `encode` (passage vectors) lets a page's misplaced heading be placed by topic (qa.pages)."""
     try:
         data = path.read_bytes()
     except OSError as error:
@@ -154,6 +155,7 @@ def read_article(path: Path, *, source: str | None = None) -> Article:
         date=document.date,
         author=document.author,
         url=document.url,
+        encode=encode,
     )
     if not article.paragraphs:
         raise IngestError("no text")
@@ -169,16 +171,18 @@ def parse_article(
     date: str | None = None,
     author: str | None = None,
     url: str | None = None,
+    encode: Encode | None = None,
 ) -> Article:
     """Parse markdown-like article text into a repaired `Article`.
 
-    `title` (from the file's metadata) is used when the text has no `#` title of its own.
+    `title` (from the file's metadata) is used when the text has no `#` title of its own;
+    `encode` as in `read_article`.
     """
     if sha256 is None:
         sha256 = hashlib.sha256(raw.encode("utf-8")).hexdigest()
     lines = _lines(clean(raw))
     seen: list[str] = []  # every paragraph kept so far, as duplicate keys
-    page = split_page(lines)
+    page = split_page(lines, encode)
     if page is None:
         heading_title, blocks, bylines, repairs = _repaired(lines, seen)
         parts = [blocks]

@@ -44,7 +44,7 @@ from typing import Any
 import numpy as np
 
 from .backend import TOKEN_VARIABLE, Backend
-from .build import BuildSummary, NewArticle, Timer, index_settings, plan_vectors, scan_corpus, term_hash_lists
+from .build import BuildSummary, NewArticle, Timer, index_settings, page_encoder, plan_vectors, scan_corpus, term_hash_lists
 from .chunk import Passage, chunk_article, id_number
 from .config import Settings
 from .embed import Embedder, load_embedder
@@ -404,7 +404,7 @@ def sync_corpus(
     def touch(entry: FileState, size: int, mtime_ns: int) -> None:
         writers[route(entry.path, len(writers))].touch(entry, size, mtime_ns)
 
-    scan = scan_corpus(settings.corpus_dir, known, touch, timer)
+    scan = scan_corpus(settings.corpus_dir, known, touch, timer, page_encoder(embedder, settings.model))
     if not rebuilding and not (scan.new or scan.gone):
         return BuildSummary(
             articles=scan.articles, passages=serving.passage_count, embedded=0, seconds=time.perf_counter() - started,
