@@ -131,8 +131,10 @@ def build_app(assistant: Assistant, *, host: str = "127.0.0.1", admin_password: 
         progress(1.0, desc="完成")
         warnings = "；".join(summary.warnings)
         return (
-            f"索引已更新：新增 {summary.added} 篇，更新 {summary.updated} 篇，删除 {summary.removed} 篇，"
-            f"共 {summary.articles} 篇文章、{summary.passages} 个段落。" + (f"\n注意：{warnings}" if warnings else "")
+            f"索引已更新：新增 {summary.added} 个文件，更新 {summary.updated} 个，删除 {summary.removed} 个；"
+            f"共 {summary.articles} 篇文章{f'（{summary.files} 个文件）' if summary.files != summary.articles else ''}、"
+            f"{summary.passages} 个段落。"
+            + (f"\n注意：{warnings}" if warnings else "")
         )
 
     def edit(unlocked: bool, change, failure: str, progress: gr.Progress):
@@ -264,8 +266,9 @@ def main() -> None:
     try:
         summary = build_index(settings, show_progress=True)
         log.info(
-            "index: %d articles, %d passages%s",
+            "index: %d articles in %d files, %d passages%s",
             summary.articles,
+            summary.files,
             summary.passages,
             " (up to date)" if summary.up_to_date else f", updated in {summary.seconds:.1f} s",
         )

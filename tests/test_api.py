@@ -60,7 +60,9 @@ def test_a_hit_names_its_article_and_the_page_it_was_printed_on(settings, tiny_c
         "## 夜市开张\n\n河畔夜市今晚开张，设摊位一百二十个。\n\n通讯员 李四\n",
         encoding="utf-8",
     )
-    build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    built = build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    unchanged = build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    assert (built.files, built.articles) == (unchanged.files, unchanged.articles) == (3, 4)  # the page holds two
     assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     with TestClient(create_api(assistant, FactChecker(assistant))) as client:
         hit = client.post("/api/ask", json={"question": "图书馆新增了多少藏书？"}).json()["hits"][0]

@@ -70,10 +70,10 @@ def test_with_a_password_editing_needs_it(app_module, assistant, tmp_path):
     upload.write_text("# 图书馆\n\n新城图书馆新增藏书五万册。", encoding="utf-8")
     assert "请先输入管理密码" in handler(blocks, "upload")([str(upload)], False, NoProgress())[0]
     message = handler(blocks, "upload")([str(upload)], unlocked, NoProgress())[0]
-    assert "已保存：library.md" in message and "新增 1 篇" in message
+    assert "已保存：library.md" in message and "新增 1 个文件" in message
     assert assistant.ask("图书馆新增多少藏书？").hits[0].answer.text == "五万册"
     message = handler(blocks, "remove")("library.md", unlocked, NoProgress())[0]
-    assert "已删除：library.md" in message and "删除 1 篇" in message
+    assert "已删除：library.md" in message and "删除 1 个" in message
 
 
 def test_uploads_outside_the_limits_change_nothing(app_module, assistant, tmp_path):

@@ -7,7 +7,7 @@ import pytest
 from qa.cli import main
 
 INDEX_KEYS = {
-    "articles", "passages", "added", "updated", "removed", "unchanged", "embedded", "segments", "merged", "seconds", "up_to_date", "rebuilt", "warnings", "stages",
+    "files", "articles", "passages", "added", "updated", "removed", "unchanged", "embedded", "segments", "merged", "seconds", "up_to_date", "rebuilt", "warnings", "stages",
 }
 HIT_KEYS = {"rank", "score", "passage_id", "article", "headings", "source", "text", "answer", "highlights"}
 

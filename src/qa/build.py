@@ -66,7 +66,8 @@ _LIBRARIES = ("qa", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-enco
 
 @dataclass(frozen=True)
 class BuildSummary:
-    articles: int
+    files: int
+    articles: int  # a newspaper page holds several
     passages: int
     embedded: int  # passages embedded in this run
     seconds: float
@@ -83,6 +84,7 @@ class BuildSummary:
 
     def to_json(self) -> dict:
         return {
+            "files": self.files,
             "articles": self.articles,
             "passages": self.passages,
             "added": self.added,
@@ -147,7 +149,8 @@ class CorpusScan:
 
     new: list[NewArticle]  # new and changed articles, read
     gone: list[FileState]  # indexed articles whose files are gone
-    articles: int  # articles the index will hold
+    files: int  # files the index will hold
+    articles: int  # articles in them (a newspaper page holds several)
     counts: dict[str, int]  # added, updated, unchanged
     warnings: list[str]
 
@@ -179,7 +182,7 @@ def scan_corpus(
     warnings: list[str] = []
     counts = {"added": 0, "updated": 0, "unchanged": 0}
     new: list[NewArticle] = []
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # the files the index will hold, and the articles each holds
     for source, path in corpus_files(corpus_dir):
         entry = known.get(source)
         try:
@@ -188,7 +191,7 @@ def scan_corpus(
             warnings.append(f"skipped {source}: it disappeared while the index was being updated")
             continue
         if entry and (entry.bytes, entry.mtime_ns) == (stat.st_size, stat.st_mtime_ns):
-            seen.add(source)
+            seen[source] = entry.articles
             counts["unchanged"] += 1
             continue
         try:
@@ -197,16 +200,17 @@ def scan_corpus(
         except IngestError as error:
             if entry:  # an unreadable new version must not erase what was indexed
                 warnings.append(f"kept the version of {source} indexed before: the file now fails ({error})")
-                seen.add(source)
+                seen[source] = entry.articles
                 counts["unchanged"] += 1
             else:
                 warnings.append(f"skipped {source}: {error}")
             continue
-        seen.add(source)
-        if entry and entry.sha256 == article.sha256:
+        if entry and entry.sha256 == article.sha256:  # the index keeps the version it holds
+            seen[source] = entry.articles
             touch(entry, stat.st_size, stat.st_mtime_ns)
             counts["unchanged"] += 1
             continue
+        seen[source] = article.article_count
         counts["updated" if entry else "added"] += 1
         new.append(NewArticle(article, stat.st_size, stat.st_mtime_ns, entry))
     for warning in warnings:
@@ -216,7 +220,8 @@ def scan_corpus(
             f"no articles to index in {corpus_dir} "
             "(supported: .md .txt .html .docx .pdf)" + ("; " + "; ".join(warnings) if warnings else "")
         )
-    return CorpusScan(new, [a for path, a in known.items() if path not in seen], len(seen), counts, warnings)
+    gone = [a for path, a in known.items() if path not in seen]
+    return CorpusScan(new, gone, len(seen), sum(seen.values()), counts, warnings)
 
 
 def build_index(
@@ -250,14 +255,15 @@ def build_index(
                 settings.corpus_dir, previous.file_states() if previous else {}, records.touch, timer,
                 page_encoder(embedder, settings.model),
             )
-            new, gone, articles, counts, warnings = scan.new, scan.gone, scan.articles, scan.counts, scan.warnings
+            new, gone, counts, warnings = scan.new, scan.gone, scan.counts, scan.warnings
             changed = bool(new or gone)
             pending = previous is not None and bool(
                 choose_merges(previous.manifest.segments, max_docs=SEGMENT_MAX_DOCS, optimize=optimize)
             )
             if previous and not changed and not ((merge or optimize) and pending):
                 return BuildSummary(
-                    articles=articles,
+                    files=scan.files,
+                    articles=scan.articles,
                     passages=previous.manifest.passages,
                     embedded=0,
                     seconds=time.perf_counter() - started,
@@ -270,7 +276,7 @@ def build_index(
             if changed or previous is None:
                 replaced = [n.replaces for n in new if n.replaces] + gone
                 manifest, embedded = _write_update(
-                    settings, previous, new, replaced, articles, embedder, tokenizer, records, timer, show_progress
+                    settings, previous, new, replaced, scan.articles, embedder, tokenizer, records, timer, show_progress
                 )
             if previous is not None:
                 previous.close()  # let go of the replaced commit, so the clean-up can remove it
@@ -284,7 +290,8 @@ def build_index(
                         exact_max_vectors=settings.dense_exact_max_vectors,
                     )
             return BuildSummary(
-                articles=articles,
+                files=scan.files,
+                articles=scan.articles,
                 passages=manifest.passages,
                 embedded=embedded,
                 seconds=time.perf_counter() - started,
@@ -317,12 +324,14 @@ def build_from_articles(
     started = time.perf_counter()
     timer = Timer()
     new = [NewArticle(article, None, None, None) for article in articles]
+    count = sum(article.article_count for article in articles)
     with index_lock(settings.index_dir):
         records = _prepare(settings.index_dir, rebuilding=True)
-        manifest, embedded = _write_update(settings, None, new, [], len(articles), embedder, tokenizer, records, timer, show_progress)
+        manifest, embedded = _write_update(settings, None, new, [], count, embedder, tokenizer, records, timer, show_progress)
         collect_garbage(settings.index_dir)
     return BuildSummary(
-        articles=len(articles),
+        files=len(articles),
+        articles=count,
         passages=manifest.passages,
         embedded=embedded,
         seconds=time.perf_counter() - started,

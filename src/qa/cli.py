@@ -171,7 +171,8 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     if summary.merged:
         state += f"; merged {summary.merged} segments"
     state += f"; {summary.segments} segment{'s' if summary.segments != 1 else ''}"
-    print(f"{args.index}: {summary.articles} articles, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
+    files = f" in {summary.files} file{'s' if summary.files != 1 else ''}" if summary.files != summary.articles else ""
+    print(f"{args.index}: {summary.articles} articles{files}, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
 
 
 _VERDICT_SYMBOLS = {"supported": "✔", "contradicted": "✘", "not_found": "？"}

@@ -89,6 +89,11 @@ class Article:
     page: str | None = None
     stories: tuple[Story, ...] = ()
 
+    @property
+    def article_count(self) -> int:
+        """The articles the file holds: a page's stories, else one."""
+        return len(self.stories) or 1
+
     def title_of(self, paragraph: Paragraph) -> str:
         """The title of the article a paragraph belongs to."""
         return self.stories[paragraph.story].title if self.stories else self.title

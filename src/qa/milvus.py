@@ -399,7 +399,7 @@ def sync_corpus(
         for writer, version in zip(writers, versions):
             writer.target = version.collection
         # segment and first document are the local index's; Milvus finds passages by source
-        known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns) for a in serving.articles()}
+        known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns, len(a.stories) or 1) for a in serving.articles()}
 
     def touch(entry: FileState, size: int, mtime_ns: int) -> None:
         writers[route(entry.path, len(writers))].touch(entry, size, mtime_ns)
@@ -407,13 +407,13 @@ def sync_corpus(
     scan = scan_corpus(settings.corpus_dir, known, touch, timer, page_encoder(embedder, settings.model))
     if not rebuilding and not (scan.new or scan.gone):
         return BuildSummary(
-            articles=scan.articles, passages=serving.passage_count, embedded=0, seconds=time.perf_counter() - started,
+            files=scan.files, articles=scan.articles, passages=serving.passage_count, embedded=0, seconds=time.perf_counter() - started,
             unchanged=scan.counts["unchanged"], up_to_date=True, warnings=tuple(scan.warnings), segments=len(nodes),
         )  # fmt: skip
     replaced = [a.path for a in scan.gone] + [n.replaces.path for n in scan.new if n.replaces]
     embedded = _write(writers, scan.new, replaced, versions if rebuilding else None, embedder)
     return BuildSummary(
-        articles=scan.articles, passages=sum(w.count() for w in writers), embedded=embedded,
+        files=scan.files, articles=scan.articles, passages=sum(w.count() for w in writers), embedded=embedded,
         seconds=time.perf_counter() - started, removed=len(scan.gone), rebuilt=reason, segments=len(nodes),
         warnings=tuple(scan.warnings), stages=timer.stages, **scan.counts,
     )  # fmt: skip
@@ -433,7 +433,7 @@ def index_articles(
         writer.target = writer.new_collection(embedder.dimension)
     embedded = _write(writers, [NewArticle(article, None, None, None) for article in articles], [], versions, embedder)
     return BuildSummary(
-        articles=len(articles), passages=sum(w.count() for w in writers), embedded=embedded,
+        files=len(articles), articles=sum(article.article_count for article in articles), passages=sum(w.count() for w in writers), embedded=embedded,
         seconds=time.perf_counter() - started, added=len(articles), segments=len(nodes), stages=timer.stages,
     )  # fmt: skip
 

@@ -122,6 +122,7 @@ class FileState(NamedTuple):
     sha256: str
     bytes: int | None
     mtime_ns: int | None
+    articles: int = 1  # a newspaper page holds several
 
 
 class Records:
@@ -216,7 +217,8 @@ class Records:
         connection = self._connection()
         for segment in sorted(segments):
             rows = connection.execute(
-                "SELECT key, passages, path, sha256, bytes, mtime_ns FROM articles WHERE key >= ? AND key < ?",
+                "SELECT key, passages, path, sha256, bytes, mtime_ns, MAX(1, json_array_length(stories)) FROM articles"
+                " WHERE key >= ? AND key < ?",
                 (_key(segment, 0), _key(segment + 1, 0)),
             )
             out.extend(FileState(segment, key - segment * _SEGMENT, *rest) for key, *rest in rows)
