@@ -266,10 +266,8 @@ def main() -> None:
     try:
         summary = build_index(settings, show_progress=True)
         log.info(
-            "index: %d articles in %d files, %d passages%s",
-            summary.articles,
-            summary.files,
-            summary.passages,
+            "index: %s%s",
+            summary.contents(),
             " (up to date)" if summary.up_to_date else f", updated in {summary.seconds:.1f} s",
         )
         assistant = Assistant(settings)

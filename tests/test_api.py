@@ -63,6 +63,7 @@ def test_a_hit_names_its_article_and_the_page_it_was_printed_on(settings, tiny_c
     built = build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     unchanged = build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     assert (built.files, built.articles) == (unchanged.files, unchanged.articles) == (3, 4)  # the page holds two
+    assert unchanged.contents() == "4 articles in 3 files, 6 passages"
     assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     with TestClient(create_api(assistant, FactChecker(assistant))) as client:
         hit = client.post("/api/ask", json={"question": "图书馆新增了多少藏书？"}).json()["hits"][0]

@@ -82,6 +82,11 @@ class BuildSummary:
     warnings: tuple[str, ...] = field(default=())
     stages: dict[str, float] = field(default_factory=dict)  # seconds spent in each stage
 
+    def contents(self) -> str:
+        """“3 articles in 1 file, 32 passages”; the files only where they differ from the articles."""
+        files = f" in {self.files} file{'s' if self.files != 1 else ''}" if self.files != self.articles else ""
+        return f"{self.articles} article{'s' if self.articles != 1 else ''}{files}, {self.passages} passages"
+
     def to_json(self) -> dict:
         return {
             "files": self.files,

@@ -171,8 +171,7 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
     if summary.merged:
         state += f"; merged {summary.merged} segments"
     state += f"; {summary.segments} segment{'s' if summary.segments != 1 else ''}"
-    files = f" in {summary.files} file{'s' if summary.files != 1 else ''}" if summary.files != summary.articles else ""
-    print(f"{args.index}: {summary.articles} articles{files}, {summary.passages} passages ({state}, {summary.seconds:.1f} s)", flush=True)
+    print(f"{args.index}: {summary.contents()} ({state}, {summary.seconds:.1f} s)", flush=True)
 
 
 _VERDICT_SYMBOLS = {"supported": "✔", "contradicted": "✘", "not_found": "？"}
