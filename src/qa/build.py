@@ -164,8 +164,12 @@ def page_encoder(embedder: Embedder | None, model: str) -> Encode:
     """Passage vectors for placing a page's misplaced heading by topic (qa.pages). The model
     is loaded only if a page needs it: most updates read no such page."""
 
+    loaded: list[Embedder] = [embedder] if embedder is not None else []
+
     def encode(texts: Sequence[str]) -> np.ndarray:
-        return (embedder or load_embedder(model)).encode_passages(texts)
+        if not loaded:  # once per update, however many pages need it
+            loaded.append(load_embedder(model))
+        return loaded[0].encode_passages(texts)
 
     return encode
 

@@ -399,7 +399,7 @@ def sync_corpus(
         for writer, version in zip(writers, versions):
             writer.target = version.collection
         # segment and first document are the local index's; Milvus finds passages by source
-        known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns, len(a.stories) or 1) for a in serving.articles()}
+        known = {a.path: FileState(0, 0, a.passages, a.path, a.sha256, a.bytes, a.mtime_ns, a.article_count) for a in serving.articles()}
 
     def touch(entry: FileState, size: int, mtime_ns: int) -> None:
         writers[route(entry.path, len(writers))].touch(entry, size, mtime_ns)

@@ -83,6 +83,11 @@ class ArticleRecord:
     page: str | None = None  # a newspaper page's name: the file holds `stories`, its articles
     stories: tuple[Story, ...] = ()
 
+    @property
+    def article_count(self) -> int:
+        """The articles the file holds, as `Article.article_count` (file_states reads it in SQL)."""
+        return len(self.stories) or 1
+
     def _row(self) -> tuple:
         return (
             _key(self.segment, self.first_doc), self.passages, self.path, self.sha256, self.bytes, self.mtime_ns,
