@@ -73,6 +73,31 @@ def test_an_index_updated_article_by_article_ranks_as_a_fresh_build(tmp_path, se
             assert tops(settings, hashing_embedder, tokenizer, mode, threads) == expected, mode
 
 
+def test_questions_asked_at_once_share_the_search_threads_without_waiting_on_each_other(settings, hashing_embedder, tokenizer, monkeypatch):
+    """BM25's segments and the dense index's go to the search threads from the asking
+    thread; a task that waited for other tasks would hang here, on a single thread."""
+    monkeypatch.setattr(qa.dense, "_LARGE_SEGMENT_VECTORS", 1)
+    rng = random.Random(5)
+    settings.corpus_dir.mkdir()
+    for number in range(4):  # one segment each
+        (settings.corpus_dir / f"news-{number:03d}.md").write_text(article(rng, number), encoding="utf-8")
+        build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
+    snapshot = load_snapshot(settings.index_dir)
+    assert len(snapshot.manifest.segments) == 4
+    alone = Retriever(snapshot, embedder=hashing_embedder, tokenizer=tokenizer, settings=settings)
+    expected = {q: alone.search(q, k=10) for q in QUESTIONS}
+    search_thread, askers = ThreadPoolExecutor(max_workers=1), ThreadPoolExecutor(max_workers=8)
+    try:
+        shared = Retriever(snapshot, embedder=hashing_embedder, tokenizer=tokenizer, settings=settings, executor=search_thread)
+        asked = [(q, askers.submit(shared.search, q, k=10)) for q in QUESTIONS * 4]
+        for question, answer in asked:
+            assert answer.result(timeout=60) == expected[question]
+    finally:  # report a hang as a failure rather than wait for it here
+        askers.shutdown(wait=False, cancel_futures=True)
+        search_thread.shutdown(wait=False, cancel_futures=True)
+    snapshot.close()
+
+
 def test_ten_segments_of_a_size_class_merge_into_one():
     small = tuple(SegmentEntry(f"{n:08d}", 5) for n in range(MERGE_FACTOR))
     assert choose_merges(small, max_docs=100_000) == [list(range(MERGE_FACTOR))]
