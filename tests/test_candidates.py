@@ -70,3 +70,19 @@ def test_candidates_are_in_text_order_and_do_not_overlap(tokenizer):
     found = extract_candidates(text, tokenizer)
     assert [c.start for c in found] == sorted(c.start for c in found)
     assert all(a.end <= b.start for a, b in zip(found, found[1:]))
+
+
+def test_a_person_is_a_name_not_a_clause_or_a_title(tokenizer):
+    from qa.candidates import span_fits
+    from qa.question import AnswerType
+
+    sentence = "天津市政府发布了《新城发展措施》，为新城提供了宝贵机遇，管委会主任郎聪表示。"
+
+    def fits(answer_type, span):
+        start = sentence.index(span)
+        return span_fits(answer_type, sentence, start, start + len(span), tokenizer)
+
+    assert fits(AnswerType.PERSON, "郎聪")
+    assert not fits(AnswerType.PERSON, "《新城发展措施》")  # a title: a thing, not a person
+    assert fits(AnswerType.THING, "《新城发展措施》")
+    assert not fits(AnswerType.PERSON, "为新城提供了宝贵机遇，管委会主任郎聪")  # a clause, names inside or not

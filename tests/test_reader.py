@@ -122,14 +122,16 @@ def test_questions_the_seed_cannot_answer_get_no_answer_or_at_least_the_right_ki
     for q in questions:
         response = seed_assistant.ask(q["question"])
         assert response.hits  # the closest passages are still there to read
-        hit = response.answer_hit
-        if hit is None:
+        if response.answer_hit is None:
             continue
         answered.append(q["question"])
-        answer, sentence = hit.answer, hit.answer.sentence
-        start = answer.start - sentence.start
-        body = hit.passage.text[sentence.start : sentence.end]
-        if not span_fits(AnswerType(q["type"]), body, start, start + len(answer.text), tokenizer):
-            wrong_kind.append((q["question"], answer.text))
+        for hit in response.hits:  # the span marked in every card, not only the answer line's
+            if hit.answer is None:
+                continue
+            answer, sentence = hit.answer, hit.answer.sentence
+            start = answer.start - sentence.start
+            body = hit.passage.text[sentence.start : sentence.end]
+            if not span_fits(AnswerType(q["type"]), body, start, start + len(answer.text), tokenizer):
+                wrong_kind.append((q["question"], answer.text))
     assert len(answered) <= UNANSWERABLE_ANSWERED, answered
     assert wrong_kind == []

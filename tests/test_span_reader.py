@@ -13,7 +13,7 @@ import pytest
 
 from qa.embed import USE_MODEL
 from qa.reader import PassageInput, ReaderModel, RuleReader
-from qa.span_reader import SPAN_FEATURES, SpanReader, SpanWeights
+from qa.span_reader import ANSWERABLE_FEATURES, SPAN_FEATURES, SpanReader, SpanWeights
 from qa.span_windows import context_tokens
 
 from .conftest import query
@@ -25,7 +25,10 @@ PASSAGES = [
 # The weights the shipped reader uses are fitted; these only need to prefer the model's pick.
 PREFER_THE_MODEL = {"span_logit": 1.0, "sentence_logprob": 0.1, "fits_type": 1.0, "in_question": -1.0}
 WEIGHTS = SpanWeights(
-    np.array([PREFER_THE_MODEL.get(name, 0.0) for name in SPAN_FEATURES]), np.array([1.0, 0.0]), np.array([1.0, 0.0, 0.0, 0.0, 0.0]), 0.01
+    np.array([PREFER_THE_MODEL.get(name, 0.0) for name in SPAN_FEATURES]),
+    np.array([1.0, 0.0]),
+    np.array([float(name == "rules_answerable") for name in ANSWERABLE_FEATURES]),
+    0.01,
 )
 
 
@@ -103,11 +106,19 @@ def test_punctuation_and_particles_at_the_edges_are_trimmed(rules, text_tokenize
         ("新城际铁路什么时候开通？", "新城际铁路", lambda text: re.search(r"[0-9]|今天", text)),
         # a person is asked: a verb is not one
         ("湿地公园是谁建的？", "提供了", lambda text: "提供了" not in text),
+        # nor a clause that holds a word jieba tags as a name (宝贵)
+        ("湿地公园是谁建的？", "园内有三条步道，为市民提供了宝贵机遇", lambda text: "，" not in text),
     ],
 )
 def test_a_span_of_the_wrong_kind_is_never_marked(rules, text_tokenizer, question, wrong, fits):
     reading = reader_pointing_at(wrong, rules, text_tokenizer).read(query(question), PASSAGES)
     assert all(fits(a.text) for a in reading.answers if a is not None)
+
+
+def test_half_a_title_is_grown_to_the_whole_title(rules, text_tokenizer):
+    titled = [PassageInput("市政府发布了《关于支持新城发展的措施》，为新城带来机遇。", 0.9, 0.5)]
+    reader = SpanReader(rules, PointingModel(text_tokenizer, [p.text for p in titled], "《关于支持新城"), WEIGHTS)
+    assert marked(reader.read(query("市政府发布了什么？"), titled)).text == "《关于支持新城发展的措施》"
 
 
 def test_thing_questions_take_any_span(rules, text_tokenizer):

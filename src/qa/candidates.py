@@ -149,6 +149,7 @@ def _entities(text: str, tokenizer: Tokenizer, new_words: bool) -> list[tuple[in
 # Part-of-speech flags a name-like answer (who, where, which organisation) may end with.
 _NAME_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x)$")
 _PLACE_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x|f|s)$")
+_NOT_A_PERSON = re.compile(r"[，。；！？,;!?《》]")  # a clause, or a title
 _HAS_FIGURE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿半几数]")
 
 
@@ -157,13 +158,16 @@ def span_fits(answer_type: AnswerType, sentence: str, start: int, end: int, toke
 
     A figure or date must hold a numeral (dates: also words like 今年, 去年); a person,
     place or organisation must be a name or end in a noun, as jieba tags the words in
-    their sentence, so “宝贵” never answers “是谁”. Other questions accept any span."""
+    their sentence, so “宝贵” never answers “是谁”; nor is a person a clause (even one holding
+    a word tagged as a name) or a title in 《》. Other questions accept any span."""
     span = sentence[start:end]
     if answer_type is AnswerType.QUANTITY:
         return bool(_HAS_FIGURE.search(span))
     if answer_type is AnswerType.DATE:
         return bool(DATE.search(span) or _HAS_FIGURE.search(span))
     if answer_type in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION):
+        if answer_type is AnswerType.PERSON and _NOT_A_PERSON.search(span):
+            return False  # CMRC trial: 10 of 78 person answers are whole clauses, none a title alone
         if _QUOTED.fullmatch(span):
             return True
         words = [(flag, a, b) for _, flag, a, b in tokenizer.tag(sentence) if a < end and b > start]

@@ -221,7 +221,7 @@ class SpanReader:
                 if end <= start:
                     continue
                 a, b = context.sentence_chars[context.sentence_of_char(start)]
-                start, end = _trim(text, start, min(end, b))  # an answer stays inside its sentence
+                start, end = _trim(text, *_balanced(text, start, min(end, b), a, b))  # an answer stays inside its sentence
                 if end <= start:
                     continue
                 row = row_of.get((number, a))
@@ -277,6 +277,24 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     while end > start and text[end - 1] in _TRIM_END:
         end -= 1
     return start, end
+
+
+_PAIRS = ("《》", "“”", "（）", "()", "「」", "『』", "【】")
+
+
+def _balanced(text: str, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
+    """The span with every bracket or quotation mark it opens closed, and every one it
+    closes opened: grown to the partner inside the sentence, else cut short of the lone
+    mark. Half a title (“《关于支持武清京津”) is never marked."""
+    for opening, closing in _PAIRS:
+        span = text[start:end]
+        if span.count(opening) > span.count(closing):
+            partner = text.find(closing, end, sentence_end)
+            end = partner + 1 if partner >= 0 else text.rfind(opening, start, end)
+        elif span.count(closing) > span.count(opening):
+            partner = text.rfind(opening, sentence_start, start)
+            start = partner if partner >= 0 else text.find(closing, start, end) + 1
+    return start, max(start, end)
 
 
 def _dedupe(spans: list[SpanCandidate]) -> list[SpanCandidate]:
