@@ -221,7 +221,7 @@ class SpanReader:
                 if end <= start:
                     continue
                 a, b = context.sentence_chars[context.sentence_of_char(start)]
-                start, end = _trim(text, *_balanced(text, start, min(end, b), a, b))  # an answer stays inside its sentence
+                start, end = _trim(text, *_balance(text, start, min(end, b), a, b))  # an answer stays inside its sentence
                 if end <= start:
                     continue
                 row = row_of.get((number, a))
@@ -282,7 +282,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 _PAIRS = ("《》", "“”", "（）", "()", "「」", "『』", "【】")
 
 
-def _balanced(text: str, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
+def _balance(text: str, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
     """The span with every bracket or quotation mark it opens closed, and every one it
     closes opened: grown to the partner inside the sentence, else cut short of the lone
     mark. Half a title (“《关于支持武清京津”) is never marked."""
