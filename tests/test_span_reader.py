@@ -10,10 +10,12 @@ import re
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from qa.embed import USE_MODEL
 from qa.reader import PassageInput, ReaderModel, RuleReader
-from qa.span_reader import ANSWERABLE_FEATURES, SPAN_FEATURES, SpanReader, SpanWeights
+from qa.span_reader import _PAIRS, ANSWERABLE_FEATURES, SPAN_FEATURES, SpanReader, SpanWeights, _balance
 from qa.span_windows import context_tokens
 
 from .conftest import query
@@ -119,6 +121,30 @@ def test_half_a_title_is_grown_to_the_whole_title(rules, text_tokenizer):
     titled = [PassageInput("市政府发布了《关于支持新城发展的措施》，为新城带来机遇。", 0.9, 0.5)]
     reader = SpanReader(rules, PointingModel(text_tokenizer, [p.text for p in titled], "《关于支持新城"), WEIGHTS)
     assert marked(reader.read(query("市政府发布了什么？"), titled)).text == "《关于支持新城发展的措施》"
+
+
+def paired(span):
+    """Every mark of each kind closed after it opens, none closed before."""
+    for opening, closing in _PAIRS:
+        depth = 0
+        for mark in span:
+            depth += (mark == opening) - (mark == closing)
+            if depth < 0:
+                return False
+        if depth:
+            return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(alphabet="甲乙，《》“”（）", max_size=24), st.integers(0, 24), st.integers(0, 24))
+def test_a_span_comes_back_with_its_marks_paired_inside_its_sentence_or_empty(text, i, j):
+    start, end = sorted((min(i, len(text)), min(j, len(text))))
+    new_start, new_end = _balance(text, start, end, 0, len(text))
+    assert 0 <= new_start <= new_end <= len(text)
+    assert paired(text[new_start:new_end])
+    if paired(text[start:end]):
+        assert (new_start, new_end) == (start, end)
 
 
 def test_thing_questions_take_any_span(rules, text_tokenizer):

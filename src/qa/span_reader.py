@@ -280,21 +280,51 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _PAIRS = ("《》", "“”", "（）", "()", "「」", "『』", "【】")
+_BALANCE_ROUNDS = 3
 
 
 def _balance(text: str, start: int, end: int, sentence_start: int, sentence_end: int) -> tuple[int, int]:
-    """The span with every bracket or quotation mark it opens closed, and every one it
-    closes opened: grown to the partner inside the sentence, else cut short of the lone
-    mark. Half a title (“《关于支持武清京津”) is never marked."""
-    for opening, closing in _PAIRS:
-        span = text[start:end]
-        if span.count(opening) > span.count(closing):
-            partner = text.find(closing, end, sentence_end)
-            end = partner + 1 if partner >= 0 else text.rfind(opening, start, end)
-        elif span.count(closing) > span.count(opening):
-            partner = text.rfind(opening, sentence_start, start)
-            start = partner if partner >= 0 else text.find(closing, start, end) + 1
-    return start, max(start, end)
+    """The span with its brackets and quotation marks paired: a mark left open is closed by
+    growing the span to its partner inside the sentence, else the span stops short of it;
+    a mark closed without its opening likewise. Half a title (“《关于支持武清京津”) is never
+    marked. Growing for one kind of mark can take in another's lone mark, so a few rounds
+    settle it; a span still unpaired after them comes back empty."""
+    for _ in range(_BALANCE_ROUNDS):
+        paired = True
+        for opening, closing in _PAIRS:
+            open_at, closed_alone = [], []
+            for i in range(start, end):
+                if text[i] == opening:
+                    open_at.append(i)
+                elif text[i] == closing and open_at:
+                    open_at.pop()
+                elif text[i] == closing:
+                    closed_alone.append(i)
+            if open_at:
+                paired = False
+                partner = _partner(text, end, sentence_end, opening, closing, len(open_at))
+                end = partner + 1 if partner is not None else open_at[0]
+            if closed_alone and start < end:
+                paired = False
+                partner = _partner(text, start - 1, sentence_start - 1, closing, opening, len(closed_alone))
+                start = partner if partner is not None else closed_alone[-1] + 1
+        if paired:
+            return start, end
+    return start, start
+
+
+def _partner(text: str, begin: int, stop: int, same: str, partner: str, open_count: int) -> int | None:
+    """Where `open_count` marks left open are all closed, walking from `begin` towards
+    `stop` (excluded; backwards when `stop < begin`); None if they are not."""
+    step = 1 if stop >= begin else -1
+    for i in range(begin, stop, step):
+        if text[i] == same:
+            open_count += 1
+        elif text[i] == partner:
+            open_count -= 1
+            if open_count == 0:
+                return i
+    return None
 
 
 def _dedupe(spans: list[SpanCandidate]) -> list[SpanCandidate]:
