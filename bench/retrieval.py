@@ -22,8 +22,9 @@ from qa.assistant import Assistant
 from qa.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from corpus import load_questions  # noqa: E402
-from measure import percentiles  # noqa: E402
+from measure import percentiles
+
+from corpus import load_questions
 
 WARM_UP = 100
 

@@ -86,3 +86,40 @@ def test_a_person_is_a_name_not_a_clause_or_a_title(tokenizer):
     assert not fits(AnswerType.PERSON, "《新城发展措施》")  # a title: a thing, not a person
     assert fits(AnswerType.THING, "《新城发展措施》")
     assert not fits(AnswerType.PERSON, "为新城提供了宝贵机遇，管委会主任郎聪")  # a clause, names inside or not
+
+
+@pytest.mark.parametrize(
+    "question, measure",
+    [
+        ("武清站每天停靠多少列车？", "count"),
+        ("落地了多少个项目？", "count"),
+        ("武清有几家企业？", "count"),
+        ("从武清到北京南站要多久？", "time"),
+        ("建成用了几年？", "time"),
+        ("总投资多少亿元？", "money"),
+        ("核心区面积有多少平方公里？", "area"),
+        ("GDP是多少？", None),  # the question leaves the unit open
+        ("有多少企业落户？", None),
+    ],
+)
+def test_what_a_figure_question_measures(question, measure):
+    from qa.candidates import asked_measure
+    from qa.question import analyse_question
+
+    assert asked_measure(analyse_question(question)) == measure
+
+
+def test_a_figure_of_another_measure_does_not_answer(tokenizer):
+    from qa.candidates import span_fits
+    from qa.question import AnswerType
+
+    sentence = "京津城际22分钟就能到北京南站，武清站每天停靠70列，总投资约5000万。"
+
+    def fits(span, measure):
+        start = sentence.index(span)
+        return span_fits(AnswerType.QUANTITY, sentence, start, start + len(span), tokenizer, measure=measure)
+
+    assert fits("70列", "count") and not fits("22分钟", "count")
+    assert fits("22分钟", "time") and not fits("70列", "time")
+    assert fits("5000万", "count")  # no unit: nothing to disagree with
+    assert fits("22分钟", None)  # the question did not say

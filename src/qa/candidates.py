@@ -17,10 +17,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .question import AnswerType
+from .question import AnswerType, Question
+from .text import fold
 from .tokens import Tokenizer
 
-__all__ = ["Candidate", "extract_candidates", "span_fits", "QUANTITY", "DATE"]
+__all__ = ["Candidate", "asked_measure", "extract_candidates", "span_fits", "QUANTITY", "DATE"]
 
 _DIGITS = r"\d+(?:[.,，]\d+)*(?:\.\d+)?"
 _HANZI_NUMBER = r"[零〇一二两三四五六七八九十百千]+"
@@ -37,6 +38,21 @@ _UNITS = sorted(
     reverse=True,
 )
 _UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
+# What a unit measures; a unit not listed counts things (个, 家, 列, 人次 …). Two figures of
+# different measures never answer the same question: “多少列车” is not answered by 22分钟.
+_MEASURE_UNITS = {
+    "time": "个月 年 月 周 星期 天 日 小时 分钟 秒",
+    "money": "亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角 钱",
+    "percent": "个百分点 百分点 % ％ 成",
+    "area": "平方公里 平方千米 平方米 亩 公顷",
+    "length": "公里 千米 公分 厘米 毫米 英里 海里 米 英尺 英寸 km cm mm m",
+    "weight": "公斤 千克 克 吨 kg g",
+    "age": "岁 周岁",
+}
+_MEASURES = {unit: measure for measure, units in _MEASURE_UNITS.items() for unit in units.split()}
+_UNCOUNTED = frozenset({"分", "度", "摄氏度", "倍", "pflops", "tflops", "gb", "tb", "mb", "kb", "升", "立方米"})  # ambiguous or not asked for by a classifier
+# Question words that say what they measure on their own.
+_MEASURING_WORDS = {"多久": "time", "多长时间": "time", "多少时间": "time", "多远": "length", "多高": "length", "多深": "length", "多宽": "length", "多重": "weight", "多少钱": "money"}
 _APPROX = r"[余多]?"
 
 _NUMERAL = rf"(?:{_DIGITS}|{_HANZI_NUMBER})"
@@ -153,16 +169,51 @@ _NOT_A_PERSON = re.compile(r"[，。；！？,;!?《》]")  # a clause, or a tit
 _HAS_FIGURE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿半几数]")
 
 
-def span_fits(answer_type: AnswerType, sentence: str, start: int, end: int, tokenizer: Tokenizer) -> bool:
+def _measure_of_unit(text: str) -> str | None:
+    """What the unit at the start of `text` measures (after a scale such as 万, 亿), if any."""
+    text = text.lstrip("万亿千百十").lower()
+    unit = next((u for u in _UNITS if text.startswith(u)), None)
+    if unit is None or unit in _UNCOUNTED:
+        return None
+    return _MEASURES.get(unit, "count")
+
+
+def asked_measure(question: Question) -> str | None:
+    """What a figure question measures, when it says: “多少列车” counts, “多久” asks a time,
+    “多少亿元” money; None for “GDP是多少”, which leaves it open."""
+    if question.type is not AnswerType.QUANTITY or question.wh is None:
+        return None
+    folded = fold(question.text)
+    word = folded[question.wh.start : question.wh.end]
+    for measuring, measure in _MEASURING_WORDS.items():
+        if folded.startswith(measuring, question.wh.start):
+            return measure
+    return _measure_of_unit(word.lstrip("多少几") + folded[question.wh.end :])
+
+
+def _figure_measure(span: str) -> str | None:
+    """What the first figure of `span` measures, by its unit; None without one."""
+    figure = QUANTITY.search(span)
+    if figure is None:
+        return None
+    number = re.match(rf"{_NUMERAL}[余多]?", figure.group())
+    return _measure_of_unit(figure.group()[number.end() :].lstrip("余多")) if number else None
+
+
+def span_fits(
+    answer_type: AnswerType, sentence: str, start: int, end: int, tokenizer: Tokenizer, *, measure: str | None = None
+) -> bool:
     """Whether `sentence[start:end]` is the kind of thing the question asks for.
 
-    A figure or date must hold a numeral (dates: also words like 今年, 去年); a person,
+    A figure or date must hold a numeral (dates: also words like 今年, 去年), and a figure
+    of the `measure` the question asks for (`asked_measure`) when its unit says; a person,
     place or organisation must be a name or end in a noun, as jieba tags the words in
     their sentence, so “宝贵” never answers “是谁”; nor is a person a clause (even one holding
     a word tagged as a name) or a title in 《》. Other questions accept any span."""
     span = sentence[start:end]
     if answer_type is AnswerType.QUANTITY:
-        return bool(_HAS_FIGURE.search(span))
+        found = _figure_measure(span) if measure else None
+        return bool(_HAS_FIGURE.search(span)) and (found is None or found == measure)
     if answer_type is AnswerType.DATE:
         return bool(DATE.search(span) or _HAS_FIGURE.search(span))
     if answer_type in (AnswerType.PERSON, AnswerType.PLACE, AnswerType.ORGANIZATION):

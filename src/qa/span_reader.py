@@ -8,8 +8,8 @@ answer, and fitted linear models weigh the two.
    logits at their edges.
 3. Every proposed span gets the features in `SPAN_FEATURES` (named where computed); a
    linear score picks the answer.
-4. A span must fit what the question asks: a figure for 多少, a date for 什么时候, a name for
-   谁 (`qa.candidates.span_fits`). A question whose spans all fail gets no answer.
+4. A span must fit what the question asks: a figure for 多少 (a count for 多少列车, a time
+   for 多久), a date for 什么时候, a name for 谁 (`qa.candidates.span_fits`). A question whose spans all fail gets no answer.
 5. P(answerable) is a logistic model of `ANSWERABLE_FEATURES` (the rule reader's verdict
    and the span model's "not here" margin); below its threshold the answer is "no answer".
 6. Confidence = P(answerable) × P(span right): the second a logistic model of the pick's
@@ -30,7 +30,7 @@ from importlib import resources
 import numpy as np
 
 from .answer import Answer
-from .candidates import span_fits
+from .candidates import asked_measure, span_fits
 from .question import Query, Question
 from .reader import SENTENCE_FEATURES, TYPED_ANSWERS, PassageInput, Reading, RuleReader, best_sentence_row, sigmoid, softmax
 from .span_model import SpanModel
@@ -198,6 +198,7 @@ class SpanReader:
             return rule_spans[row]
 
         folded_question = query.folded
+        measure = asked_measure(analysis)  # a figure question's unit: 多少列车 is not answered by 22分钟
         spans: list[SpanCandidate] = []
         sentences = {}
         for k, (number, _) in enumerate(keys):
@@ -235,7 +236,10 @@ class SpanReader:
                             "span_logit": score,
                             "null_margin": score - null,
                             "sentence_logprob": float(logprobs[row]) if row is not None else -20.0,
-                            "fits_type": float(analysis.type in TYPED_ANSWERS and span_fits(analysis.type, text[a:b], start - a, end - a, rules.tokenizer)),
+                            "fits_type": float(
+                                analysis.type in TYPED_ANSWERS
+                                and span_fits(analysis.type, text[a:b], start - a, end - a, rules.tokenizer, measure=measure)
+                            ),
                             "in_question": sum(c in folded_question for c in fold(answer)) / len(answer),
                             "length": math.log1p(len(answer)),
                             "rule_overlap": _overlap_f1((start, end), rule_span(row)) if row is not None else 0.0,
