@@ -9,7 +9,8 @@ answer, and fitted linear models weigh the two.
 3. Every proposed span gets the features in `SPAN_FEATURES` (named where computed); a
    linear score picks the answer.
 4. A span must fit what the question asks: a figure for 多少 (a count for 多少列车, a time
-   for 多久), a date for 什么时候, a name for 谁 (`qa.candidates.span_fits`). A question whose spans all fail gets no answer.
+   for 多久), a date for 什么时候, a name for 谁 (`qa.candidates.span_fits`). A question
+   whose spans all fail gets no answer.
 5. P(answerable) is a logistic model of `ANSWERABLE_FEATURES` (the rule reader's verdict
    and the span model's "not here" margin); below its threshold the answer is "no answer".
 6. Confidence = P(answerable) × P(span right): the second a logistic model of the pick's
