@@ -26,36 +26,30 @@ __all__ = ["Candidate", "asked_measure", "extract_candidates", "span_fits", "QUA
 _DIGITS = r"\d+(?:[.,，]\d+)*(?:\.\d+)?"
 _HANZI_NUMBER = r"[零〇一二两三四五六七八九十百千]+"
 _SCALE = r"(?:万亿|千亿|百亿|十亿|亿|千万|百万|十万|万|千|百)"
-_UNITS = sorted(
-    """
-    平方公里 平方千米 平方米 立方米 公里 千米 公分 厘米 毫米 英里 海里 米 公顷 亩 公斤 千克 克 吨 升
-    亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角
-    个百分点 百分点 人次 万人 人 名 位 个 家 项 列 趟 班 条 场 所 座 种 件 部 本 辆 架 艘 台 户 栋 幢 层 篇 首 集 届 期 批 次 倍 岁 周岁
-    个月 年 月 周 星期 天 日 小时 分钟 秒 度 摄氏度 % ％ 成 分 票 枚 颗 只 头 匹 株 棵 册 卷 章 字 页 球 杆 码 英尺 英寸
-    pflops tflops gb tb mb kb km kg cm mm m g
-    """.split(),
-    key=len,
-    reverse=True,
-)
-_UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
-# What a unit measures; a unit not listed counts things (个, 家, 列, 人次 …). Two figures of
-# different measures never answer the same question: “多少列车” is not answered by 22分钟.
-_MEASURE_UNITS = {
+# Every unit a figure may carry, by what it measures. Two figures of different measures
+# never answer the same question: “多少列车” (a count) is not answered by 22分钟 (a time).
+# None: ambiguous (分: minutes or points) or never asked for by a classifier.
+_UNITS_BY_MEASURE = {
     "time": "个月 年 月 周 星期 天 日 小时 分钟 秒",
-    "money": "亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角 钱",
+    "money": "亿元 万元 美元 欧元 英镑 港元 港币 日元 韩元 人民币 元 块 角",
     "percent": "个百分点 百分点 % ％ 成",
     "area": "平方公里 平方千米 平方米 亩 公顷",
     "length": "公里 千米 公分 厘米 毫米 英里 海里 米 英尺 英寸 km cm mm m",
     "weight": "公斤 千克 克 吨 kg g",
     "age": "岁 周岁",
+    "count": """人次 万人 人 名 位 个 家 项 列 趟 班 条 场 所 座 种 件 部 本 辆 架 艘 台 户 栋 幢 层 篇 首 集 届 期 批 次
+        票 枚 颗 只 头 匹 株 棵 册 卷 章 字 页 球 杆 码""",
+    None: "分 度 摄氏度 倍 pflops tflops gb tb mb kb 升 立方米",
 }
-_MEASURES = {unit: measure for measure, units in _MEASURE_UNITS.items() for unit in units.split()}
-_UNCOUNTED = frozenset({"分", "度", "摄氏度", "倍", "pflops", "tflops", "gb", "tb", "mb", "kb", "升", "立方米"})  # ambiguous or not asked for by a classifier
+_MEASURES = {unit: measure for measure, units in _UNITS_BY_MEASURE.items() for unit in units.split()}
+_UNITS = sorted(_MEASURES, key=len, reverse=True)  # longest first: 平方公里 before 公里
+_UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
 # Question words that say what they measure on their own.
 _MEASURING_WORDS = {"多久": "time", "多长时间": "time", "多少时间": "time", "多远": "length", "多高": "length", "多深": "length", "多宽": "length", "多重": "weight", "多少钱": "money"}
 _APPROX = r"[余多]?"
 
 _NUMERAL = rf"(?:{_DIGITS}|{_HANZI_NUMBER})"
+_FIGURE_NUMBER = re.compile(rf"{_NUMERAL}{_APPROX}")  # a figure's number, before its scale and unit
 # A range (“3至5年”, “10-20万元”) is one figure; its second number carries the scale or unit.
 _RANGE = rf"{_NUMERAL}{_SCALE}?{_UNIT}?(?:至|到|~|～|-|－|—|–){_NUMERAL}{_APPROX}(?:{_SCALE}{_APPROX}{_UNIT}?|{_UNIT})"
 # “七大板块”, “三大任务”: a count of kinds (not “一大批”, a manner of speaking).
@@ -173,9 +167,7 @@ def _measure_of_unit(text: str) -> str | None:
     """What the unit at the start of `text` measures (after a scale such as 万, 亿), if any."""
     text = text.lstrip("万亿千百十").lower()
     unit = next((u for u in _UNITS if text.startswith(u)), None)
-    if unit is None or unit in _UNCOUNTED:
-        return None
-    return _MEASURES.get(unit, "count")
+    return _MEASURES[unit] if unit is not None else None
 
 
 def asked_measure(question: Question) -> str | None:
@@ -194,10 +186,8 @@ def asked_measure(question: Question) -> str | None:
 def _figure_measure(span: str) -> str | None:
     """What the first figure of `span` measures, by its unit; None without one."""
     figure = QUANTITY.search(span)
-    if figure is None:
-        return None
-    number = re.match(rf"{_NUMERAL}[余多]?", figure.group())
-    return _measure_of_unit(figure.group()[number.end() :].lstrip("余多")) if number else None
+    number = _FIGURE_NUMBER.match(figure.group()) if figure else None
+    return _measure_of_unit(figure.group()[number.end() :]) if number else None
 
 
 def span_fits(
