@@ -285,6 +285,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
 
 
 _PAIRS = ("《》", "“”", "（）", "()", "「」", "『』", "【】")
+_MARKS = frozenset("".join(_PAIRS))
 _BALANCE_ROUNDS = 3
 
 
@@ -294,6 +295,8 @@ def _balance(text: str, start: int, end: int, sentence_start: int, sentence_end:
     a mark closed without its opening likewise. Half a title (“《关于支持武清京津”) is never
     marked. Growing for one kind of mark can take in another's lone mark, so a few rounds
     settle it; a span still unpaired after them comes back empty."""
+    if _MARKS.isdisjoint(text[start:end]):  # most spans: nothing to pair
+        return start, end
     for _ in range(_BALANCE_ROUNDS):
         paired = True
         for opening, closing in _PAIRS:
