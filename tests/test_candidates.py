@@ -1,6 +1,7 @@
 import pytest
 
-from qa.candidates import extract_candidates
+from qa.candidates import asked_measure, extract_candidates, span_fits
+from qa.question import AnswerType, analyse_question
 
 
 def spans(text, tokenizer, kind=None):
@@ -73,9 +74,6 @@ def test_candidates_are_in_text_order_and_do_not_overlap(tokenizer):
 
 
 def test_a_person_is_a_name_not_a_clause_or_a_title(tokenizer):
-    from qa.candidates import span_fits
-    from qa.question import AnswerType
-
     sentence = "天津市政府发布了《新城发展措施》，为新城提供了宝贵机遇，管委会主任郎聪表示。"
 
     def fits(answer_type, span):
@@ -103,16 +101,10 @@ def test_a_person_is_a_name_not_a_clause_or_a_title(tokenizer):
     ],
 )
 def test_what_a_figure_question_measures(question, measure):
-    from qa.candidates import asked_measure
-    from qa.question import analyse_question
-
     assert asked_measure(analyse_question(question)) == measure
 
 
 def test_a_figure_of_another_measure_does_not_answer(tokenizer):
-    from qa.candidates import span_fits
-    from qa.question import AnswerType
-
     sentence = "京津城际22分钟就能到北京南站，武清站每天停靠70列，总投资约5000万。"
 
     def fits(span, measure):

@@ -74,7 +74,7 @@ def test_an_index_updated_article_by_article_ranks_as_a_fresh_build(tmp_path, se
 
 
 def test_questions_asked_at_once_share_the_search_threads_without_waiting_on_each_other(settings, hashing_embedder, tokenizer, monkeypatch):
-    """BM25's segments and the dense index's go to the search threads from the asking
+    """BM25 and the dense index's segments go to the search threads from the asking
     thread; a task that waited for other tasks would hang here, on a single thread."""
     monkeypatch.setattr(qa.dense, "_LARGE_SEGMENT_VECTORS", 1)
     rng = random.Random(5)
