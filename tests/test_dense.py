@@ -2,13 +2,20 @@
 int8 rows; segments searched together with deleted passages left out."""
 
 import dataclasses
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from qa.assistant import Assistant
 from qa.build import build_index
-from qa.dense import Dense, SegmentVectors, choose_factory, quantize
+from qa.dense import (
+    Dense,
+    SegmentVectors,
+    choose_factory,
+    map_for_random_reads,
+    quantize,
+)
 from qa.store import load_snapshot
 
 
@@ -106,6 +113,39 @@ def test_a_large_index_is_built_compressed_and_updated(tiny_corpus, settings, ha
     assert summary.embedded == 1 and summary.segments == 2  # a small segment beside the large one
     assert "五万册" in assistant.ask("图书馆新增了多少藏书？").hits[0].passage.text
     assert {"faiss", "bm25", "embed", "tokenize", "chunk", "write"} <= set(summary.stages)
+
+
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_rows_mapped_for_random_reads_are_the_saved_rows_read_only(tmp_path, order):
+    rows = np.asarray(np.random.default_rng(5).integers(-127, 128, size=(300, 48)), dtype=np.int8, order=order)
+    np.save(tmp_path / "codes.npy", rows)
+    mapped = map_for_random_reads(tmp_path / "codes.npy")
+    assert mapped.dtype == np.int8 and mapped.shape == rows.shape
+    np.testing.assert_array_equal(mapped, rows)
+    np.testing.assert_array_equal(mapped[[299, 3, 150]], rows[[299, 3, 150]])
+    with pytest.raises(ValueError, match="read-only"):
+        mapped[0, 0] = 1
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="the kernel's advice is read from Linux's /proc")
+def test_the_kernel_is_told_the_rows_are_read_at_random(tmp_path):
+    np.save(tmp_path / "codes.npy", np.ones((5000, 64), dtype=np.int8))
+    mapped = map_for_random_reads(tmp_path / "codes.npy")
+    flags = _mapping_flags(tmp_path / "codes.npy")
+    assert "rr" in flags  # MADV_RANDOM: no read-ahead around each row read
+    assert mapped[4999, 63] == 1
+
+
+def _mapping_flags(path):
+    """The VmFlags of the mapping of `path` in this process."""
+    inside = False
+    for line in Path("/proc/self/smaps").read_text().splitlines():
+        fields = line.split()
+        if "-" in fields[0] and len(fields) >= 5:  # a mapping's first line
+            inside = fields[-1] == str(path)
+        elif inside and fields[0] == "VmFlags:":
+            return fields[1:]
+    raise AssertionError(f"{path} is not mapped")
 
 
 @pytest.mark.parametrize("shape", [(0, 8), (8,)])

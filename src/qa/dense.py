@@ -31,6 +31,7 @@ RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
 
 from __future__ import annotations
 
+import mmap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,7 +39,7 @@ from pathlib import Path
 import faiss
 import numpy as np
 
-__all__ = ["Dense", "SegmentVectors", "choose_factory", "quantize"]
+__all__ = ["Dense", "SegmentVectors", "choose_factory", "map_for_random_reads", "quantize"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
@@ -168,10 +169,9 @@ class SegmentVectors:
     def load(cls, directory: Path) -> SegmentVectors:
         # flat codes memory-mapped where FAISS can; the int8 rows always are
         index = faiss.read_index(str(directory / cls._INDEX), faiss.IO_FLAG_MMAP_IFC)
-        owners, codes, scales = (
-            np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in cls._ARRAYS
-        )
-        return cls(index, np.asarray(owners), codes, scales)
+        path = {name: directory / f"{name}.npy" for name in cls._ARRAYS}
+        owners, scales = (np.load(path[name], mmap_mode="r", allow_pickle=False) for name in ("owners", "scales"))
+        return cls(index, np.asarray(owners), map_for_random_reads(path["codes"]), scales)
 
 
 class Dense:
@@ -226,6 +226,28 @@ class Dense:
         segment, doc = self.locate(position)
         vectors = self._segments[segment][0]
         return vectors.cosines(_as_row(query), vectors.rows_of(doc))
+
+
+def map_for_random_reads(path: Path) -> np.ndarray:
+    """A saved array memory-mapped read-only, with the kernel told that rows are read at random.
+
+    Re-scoring reads a few hundred rows scattered over gigabytes. By default each page read
+    from disk brings the device's read-ahead window around it (128 KB on most Linux disks,
+    8 MB on the benchmark machine's), wasted on rows read at random; when the index is
+    larger than the memory left for it, those pages push out ones other questions need
+    (docs/benchmarks.md, "Serving within a memory limit").
+    """
+    with open(path, "rb") as file:
+        version = np.lib.format.read_magic(file)
+        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        shape, fortran_order, dtype = read_header(file)
+        offset = file.tell()
+        if not np.prod(shape):  # nothing to map (mmap refuses an empty mapping)
+            return np.zeros(shape, dtype=dtype)
+        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    if hasattr(mmap, "MADV_RANDOM"):  # not on every platform
+        mapped.madvise(mmap.MADV_RANDOM)
+    return np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset, order="F" if fortran_order else "C")
 
 
 def _floats(codes: np.ndarray, scales: np.ndarray, rows) -> np.ndarray:
