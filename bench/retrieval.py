@@ -27,27 +27,33 @@ from qa.config import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from measure import percentiles
-from memory_limit import group_memory, limit_memory
+from memory_limit import MemoryLimitError, group_memory, limit_memory
 
 from corpus import load_questions
 
 WARM_UP = 100
+MODES = ("bm25", "dense", "hybrid")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--index", type=Path, required=True)
     parser.add_argument("--questions", type=Path, required=True)
-    parser.add_argument("--modes", default="bm25,dense,hybrid", help="retrievers to time, comma-separated")
+    parser.add_argument("--modes", default=",".join(MODES), help="retrievers to time, comma-separated")
     parser.add_argument("--memory-limit", type=float, metavar="GB", help="memory for the process and its page cache together")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    group = limit_memory(int(args.memory_limit * 2**30), args.index) if args.memory_limit else None
+    modes = args.modes.split(",")
+    if not set(modes) <= set(MODES):
+        parser.error(f"--modes: choose among {', '.join(MODES)}")
+    try:
+        group = limit_memory(int(args.memory_limit * 2**30), args.index) if args.memory_limit else None
+    except MemoryLimitError as error:
+        parser.error(str(error))
 
     questions = [q.text for q in load_questions(args.questions)]
     assistant = Assistant(Settings(index_dir=args.index))
     retriever, k = assistant.retriever, assistant.settings.top_k
-    modes = args.modes.split(",")
     for mode in modes:
         for question in questions[:WARM_UP]:
             retriever.search(question, k=k, mode=mode)
