@@ -44,6 +44,7 @@ _UNITS_BY_MEASURE = {
 _MEASURES = {unit: measure for measure, units in _UNITS_BY_MEASURE.items() for unit in units.split()}
 _UNITS = sorted(_MEASURES, key=len, reverse=True)  # longest first: 平方公里 before 公里
 _UNIT = "(?:" + "|".join(re.escape(u) for u in _UNITS) + ")"
+_UNIT_AT_START = re.compile(_UNIT)  # alternatives tried longest first: the longest unit wins
 # Question words that say what they measure on their own.
 _MEASURING_WORDS = {"多久": "time", "多长时间": "time", "多少时间": "time", "多远": "length", "多高": "length", "多深": "length", "多宽": "length", "多重": "weight", "多少钱": "money"}
 _APPROX = r"[余多]?"
@@ -165,9 +166,8 @@ _HAS_FIGURE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百
 
 def _measure_of_unit(text: str) -> str | None:
     """What the unit at the start of `text` measures (after a scale such as 万, 亿), if any."""
-    text = text.lstrip("万亿千百十").lower()
-    unit = next((u for u in _UNITS if text.startswith(u)), None)
-    return _MEASURES[unit] if unit is not None else None
+    unit = _UNIT_AT_START.match(text.lstrip("万亿千百十").lower())
+    return _MEASURES[unit.group()] if unit else None
 
 
 def asked_measure(question: Question) -> str | None:
