@@ -242,8 +242,6 @@ def map_for_random_reads(path: Path) -> np.ndarray:
         read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
         shape, fortran_order, dtype = read_header(file)
         offset = file.tell()
-        if not np.prod(shape):  # nothing to map (mmap refuses an empty mapping)
-            return np.zeros(shape, dtype=dtype)
         mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     if hasattr(mmap, "MADV_RANDOM"):  # not on every platform
         mapped.madvise(mmap.MADV_RANDOM)
