@@ -50,10 +50,11 @@ def group_memory(group: Path) -> dict:
 
 def _new_group() -> Path:
     """A new memory group under this process's own."""
-    own = next(
-        (path.lstrip("/") for _, controllers, path in (line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines()) if "memory" in controllers.split(",")),
-        None,
-    )
+    own = None
+    for line in Path("/proc/self/cgroup").read_text().splitlines():  # “4:memory:/path”
+        _, controllers, path = line.split(":", 2)
+        if "memory" in controllers.split(","):
+            own = path.lstrip("/")
     if own is None or not _MEMORY.is_dir():
         raise MemoryLimitError("no cgroup v1 memory controller on this machine (/sys/fs/cgroup/memory)")
     group = _MEMORY / own / f"qa-bench-{os.getpid()}"
