@@ -41,13 +41,12 @@ from .assistant import Assistant
 from .candidates import Candidate, extract_candidates
 from .chunk import Passage
 from .numbers import RELATIVE_YEARS, DateValue, Quantity, compare, parse_date, parse_quantity
-from .text import clean, fold, sentence_spans
+from .text import clause_end, clause_start, clean, fold, sentence_spans
 from .tokens import QUESTION_WORDS
 
 __all__ = ["MAX_CLAIM_CHARS", "VERDICT_WORDS", "Evidence", "Fact", "Check", "FactChecker"]
 
 MAX_CLAIM_CHARS = 500
-_CLAUSE_BREAKS = "，,；;。！？!?：:\n"
 _SEARCHED_PASSAGES = 8
 # Cosine of a fact's clause with a source sentence above which they say the same thing in
 # other words: 0.915 for the paraphrase "核心承载区面积为3.42平方公里", at most 0.893 for
@@ -208,7 +207,7 @@ class FactChecker:
                 continue
             if value is None:
                 continue
-            clause = claim[_clause_start(claim, candidate.start) : candidate.start]
+            clause = claim[clause_start(claim, candidate.start) : candidate.start]
             fact = _ClaimFact(candidate, text, value, change=_is_change(clause), forecast=_is_forecast(clause))
             if isinstance(value, DateValue) and value.month is None:
                 years.append(fact)  # a bare year is context unless nothing else is checkable
@@ -243,8 +242,8 @@ class FactChecker:
         before = [w for w, s, e in words if e <= candidate.start and not _overlaps(s, e, candidate)]
         after = [w for w, s, e in words if s >= candidate.end and not _overlaps(s, e, candidate)]
         after_text = claim[candidate.end :]
-        clause_end = min((after_text.find(p) for p in "，,。；;！？" if p in after_text), default=len(after_text))
-        after = [w for w in after if claim.find(w, candidate.end) - candidate.end < clause_end]
+        clause_length = min((after_text.find(p) for p in "，,。；;！？" if p in after_text), default=len(after_text))
+        after = [w for w in after if claim.find(w, candidate.end) - candidate.end < clause_length]
         if candidate.kind == "person":
             return self._pieces(before[-1:]), ()
         if after:
@@ -378,9 +377,9 @@ def _same_value(claim, source) -> bool:
 
 def _clauses(text: str, candidate: Candidate) -> tuple[int, int, int, int]:
     """Start of the clause before the candidate's, start and end of its own, end of the next."""
-    own_start, own_end = _clause_start(text, candidate.start), _clause_end(text, candidate.end)
-    previous_start = _clause_start(text, own_start - 1) if own_start > 0 else 0
-    next_end = _clause_end(text, own_end + 1) if own_end < len(text) else own_end
+    own_start, own_end = clause_start(text, candidate.start), clause_end(text, candidate.end)
+    previous_start = clause_start(text, own_start - 1) if own_start > 0 else 0
+    next_end = clause_end(text, own_end + 1) if own_end < len(text) else own_end
     return previous_start, own_start, own_end, next_end
 
 
@@ -405,19 +404,7 @@ def _name_spans(claim: str, names: dict[str, str]) -> list[tuple[int, int, str]]
 
 def _clause(text: str, candidate: Candidate) -> str:
     """The clause of `text` that holds the candidate."""
-    return text[_clause_start(text, candidate.start) : _clause_end(text, candidate.end)]
-
-
-def _clause_start(text: str, position: int) -> int:
-    while position > 0 and text[position - 1] not in _CLAUSE_BREAKS:
-        position -= 1
-    return position
-
-
-def _clause_end(text: str, position: int) -> int:
-    while position < len(text) and text[position] not in _CLAUSE_BREAKS:
-        position += 1
-    return position
+    return text[clause_start(text, candidate.start) : clause_end(text, candidate.end)]
 
 
 def _is_change(clause_before: str) -> bool:

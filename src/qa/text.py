@@ -17,7 +17,9 @@ import unicodedata
 from functools import lru_cache
 from typing import NamedTuple
 
-__all__ = ["Span", "clean", "fold", "simplified", "sentence_spans", "ends_sentence", "is_byline", "is_cjk"]
+__all__ = [
+    "Span", "clean", "fold", "simplified", "sentence_spans", "clause_start", "clause_end", "ends_sentence", "is_byline", "is_cjk",
+]
 
 
 class Span(NamedTuple):
@@ -116,6 +118,24 @@ def sentence_spans(text: str, *, clauses: bool = True) -> list[Span]:
         start = match.end()
     _append_trimmed(spans, text, start, len(text))
     return spans
+
+
+# Inside a sentence, a clause also ends at a comma or a colon.
+_CLAUSE_BREAKS = "，,；;。！？!?：:\n"
+
+
+def clause_start(text: str, position: int) -> int:
+    """Start of the comma-separated clause that holds `position`."""
+    while position > 0 and text[position - 1] not in _CLAUSE_BREAKS:
+        position -= 1
+    return position
+
+
+def clause_end(text: str, position: int) -> int:
+    """End (before its break) of the comma-separated clause that holds `position`."""
+    while position < len(text) and text[position] not in _CLAUSE_BREAKS:
+        position += 1
+    return position
 
 
 def _append_trimmed(spans: list[Span], text: str, start: int, end: int) -> None:
