@@ -204,4 +204,14 @@ def test_a_span_across_two_sentences_is_cut_at_the_first_ones_end(rules, text_to
         if answer is not None:
             assert answer.sentence.start <= answer.start < answer.end <= answer.sentence.end
             assert passage.text[answer.start : answer.end] == answer.text
-    assert any(a is not None and a.text == "1200亩" for a in reading.answers)
+    # cut after 1200亩; an open 什么 question then marks the clause that holds it
+    assert any(a is not None and a.text == "南湖湿地公园占地1200亩" for a in reading.answers)
+
+
+def test_a_why_question_marks_the_sentence_around_the_models_piece(rules, text_tokenizer):
+    reader = reader_pointing_at("宝贵机遇", rules, text_tokenizer)
+    answer = marked(reader.read(query("园内为什么修步道？"), PASSAGES))
+    assert answer.text == "园内有三条步道，为市民提供了宝贵机遇和休闲去处"
+    assert PASSAGES[1].text[answer.start : answer.end] == answer.text
+    unextended = SpanReader(rules, reader.model, WEIGHTS, extent=False)
+    assert marked(unextended.read(query("园内为什么修步道？"), PASSAGES)).text == "宝贵机遇"

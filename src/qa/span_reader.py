@@ -7,7 +7,7 @@ answer, and fitted linear models weigh the two.
    span and the candidates of the asked type in it are offered too, scored by the model's
    logits at their edges.
 3. Every proposed span gets the features in `SPAN_FEATURES` (named where computed); a
-   linear score picks the answer.
+   linear score picks the answer, and `qa.extent` says how much of its sentence to mark.
 4. A span must fit what the question asks: a figure for 多少 (a count for 多少列车, a time
    for 多久), a date for 什么时候, a name for 谁 (`qa.candidates.span_fits`). A question
    whose spans all fail gets no answer.
@@ -32,6 +32,7 @@ import numpy as np
 
 from .answer import Answer
 from .candidates import asked_measure, span_fits
+from .extent import answer_extent
 from .question import Query, Question
 from .reader import SENTENCE_FEATURES, TYPED_ANSWERS, PassageInput, Reading, RuleReader, best_sentence_row, sigmoid, softmax
 from .span_model import SpanModel
@@ -104,13 +105,21 @@ class SpanCandidate:
 
 class SpanReader:
     def __init__(
-        self, rules: RuleReader, model: SpanModel, weights: SpanWeights, *, read_sentences: int = READ_SENTENCES, typed: bool = True
+        self,
+        rules: RuleReader,
+        model: SpanModel,
+        weights: SpanWeights,
+        *,
+        read_sentences: int = READ_SENTENCES,
+        typed: bool = True,
+        extent: bool = True,
     ) -> None:
         self.rules = rules
         self.model = model
         self.weights = weights
         self.read_sentences = read_sentences  # windows read per question
         self.typed = typed  # whether spans must fit the question's type (off only to measure it)
+        self.extent = extent  # whether the answer marks its clause or sentence where the question asks for one (likewise)
         self.name = f"{model.name}+rules"
 
     def read(self, query: Query, passages: list[PassageInput]) -> Reading:
@@ -133,7 +142,11 @@ class SpanReader:
             # another passage's best span: as likely as its score says, relative to the pick
             share = right * math.exp(min(0.0, choice.scores[pick] - choice.scores[choice.best]))
             sentence = found.sentences[(number, span.start)]
-            answers.append(Answer(passage.text[span.start : span.end], span.start, span.end, float(answerable * share), sentence))
+            start, end = span.start, span.end
+            if self.extent:
+                extent = answer_extent(query.asks, passage.text, sentence, span.start, span.end)
+                start, end = _marked(passage.text, extent, sentence) or (start, end)
+            answers.append(Answer(passage.text[start:end], start, end, float(answerable * share), sentence))
         return Reading(tuple(answers), answerable, answerable < self.weights.answerable_threshold)
 
     def choose(self, found: Proposals, analysis: Question) -> Choice:
@@ -273,6 +286,13 @@ class Choice:
 
 
 _LONE_MARGIN = 5.0  # the margin of a pick with no rival span
+
+
+def _marked(text: str, extent: Span, sentence: Span) -> tuple[int, int] | None:
+    """An answer's extent with its brackets paired and its edges trimmed (an extent grows by
+    whole clauses, which may open a bracket they do not close); None if nothing is left."""
+    start, end = _trim(text, *_balance(text, extent.start, extent.end, sentence.start, sentence.end))
+    return (start, end) if end > start else None
 
 
 def _trim(text: str, start: int, end: int) -> tuple[int, int]:
