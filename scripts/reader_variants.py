@@ -1,6 +1,6 @@
 """Answer quality of each reader variant on one retrieval run: what each part adds.
 
-    python scripts/reader_variants.py ../shared/bench/cmrc2018_trial.json [--weights FILE.safetensors] [--json]
+    python scripts/reader_variants.py ../shared/bench/cmrc2018_trial.json [--weights FILE.safetensors] [--groups] [--json]
 
 The file's paragraphs are indexed once (the default model), each question retrieves the
 passages `ask` reads, and every variant reads the same passages. The answer is the one
@@ -13,8 +13,11 @@ passages `ask` reads, and every variant reads the same passages. The answer is t
 - combined, N windows: the fitted combination (`reader_models/span-e5-small.json`) over
   windows around the N best sentences (N = 3 is the shipped reader); and the shipped
   reader answered from the first hit only (hits keep the retrieval order; `ask` shows the
-  most confident answer, in whichever hit holds it); with `--fp32`, the shipped reader
-  with the span model in float32 instead of int8;
+  most confident answer, in whichever hit holds it), and with the picked span marked as
+  it is, without `qa.extent`'s clause or sentence; with `--fp32`, the shipped reader with
+  the span model in float32 instead of int8;
+- with `--groups`, F1 and EM of the shipped reader with and without the extent by kind of
+  question (figure, date or name; why, how or yes/no; 哪些 lists; other questions);
 - per variant also the median and 95th-percentile reading time (2 cores, noisy: compare
   within one run).
 """
@@ -34,14 +37,16 @@ from tqdm.auto import tqdm
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import answer_em, answer_f1, load_squad
-from qa.question import Query
-from qa.reader import ReaderModel, RuleReader
+from qa.question import AnswerType, Query, Question
+from qa.reader import TYPED_ANSWERS, ReaderModel, RuleReader
 from qa.span_model import SHIPPED_WEIGHTS, SpanModel
 from qa.span_reader import SPAN_FEATURES, SpanReader, SpanWeights
+from qa.text import fold
 from qa.tokens import Tokenizer
 
 MODELS = Path(__file__).resolve().parent.parent / "src" / "qa" / "reader_models"
 SHIPPED = "combined, 2 windows"
+UNEXTENDED = f"{SHIPPED}, span as picked"
 
 
 def main() -> None:
@@ -50,6 +55,7 @@ def main() -> None:
     parser.add_argument("--weights", type=Path, default=MODELS / SHIPPED_WEIGHTS)
     parser.add_argument("--limit", type=int, default=0)
     parser.add_argument("--fp32", action="store_true", help="also the shipped reader with the float32 span model")
+    parser.add_argument("--groups", action="store_true", help="also F1 / EM by kind of question, with and without the extent")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -67,6 +73,7 @@ def main() -> None:
         "span model + type check": SpanReader(rules, model, logit_only),
         **{f"combined, {n} window{'s' if n > 1 else ''}": SpanReader(rules, model, fitted, read_sentences=n) for n in (1, 2, 3, 5)},
     }
+    variants[UNEXTENDED] = SpanReader(rules, model, fitted, extent=False)
     if args.fp32:
         variants[f"{SHIPPED}, float32 model"] = SpanReader(rules, SpanModel.from_weights(args.weights, quantize=False), fitted)
     scores: dict[str, dict[str, list]] = {}
@@ -81,16 +88,17 @@ def main() -> None:
             seconds = time.perf_counter() - started
             marked = [] if reading.no_answer else [(a, p) for a, p in zip(reading.answers, passages) if a is not None]
             answer, passage = max(marked, key=lambda item: item[0].confidence) if marked else (None, None)
-            record(name, question, answer, passage, reading.no_answer, seconds)
+            record(name, question, query.asks, answer, passage, reading.no_answer, seconds)
             if name == SHIPPED:  # the same reading, answered from the first hit only
                 first = None if reading.no_answer else reading.answers[0]
-                record(f"{SHIPPED}, first hit only", question, first, passages[0], reading.no_answer, seconds)
+                record(f"{SHIPPED}, first hit only", question, query.asks, first, passages[0], reading.no_answer, seconds)
         bar.update(1)
 
-    def record(name, question, answer, passage, no_answer, seconds):
+    def record(name, question, asks, answer, passage, no_answer, seconds):
         text = answer.text if answer else ""
         sentence = passage.text[answer.sentence.start : answer.sentence.end] if answer else ""
-        s = scores.setdefault(name, {"f1": [], "em": [], "in_sentence": [], "no_answer": [], "seconds": []})
+        s = scores.setdefault(name, {"f1": [], "em": [], "in_sentence": [], "no_answer": [], "seconds": [], "group": []})
+        s["group"].append(question_group(asks))
         s["f1"].append(max(answer_f1(text, g) for g in question.answers))
         s["em"].append(max(answer_em(text, g) for g in question.answers))
         s["in_sentence"].append(any(g in sentence for g in question.answers))
@@ -110,8 +118,21 @@ def main() -> None:
         }
         for name, s in scores.items()
     }
+    groups = {
+        name: {
+            group: {
+                "questions": sum(g == group for g in scores[name]["group"]),
+                "answer_f1": round(float(np.mean([f for f, g in zip(scores[name]["f1"], scores[name]["group"]) if g == group])), 4),
+                "answer_em": round(float(np.mean([e for e, g in zip(scores[name]["em"], scores[name]["group"]) if g == group])), 4),
+            }
+            for group in GROUPS
+            if group in scores[name]["group"]
+        }
+        for name in (UNEXTENDED, SHIPPED)
+    }
     if args.json:
-        print(json.dumps({"file": args.file.name, "questions": len(questions), "weights": args.weights.name, "variants": table}, ensure_ascii=False))
+        report = {"file": args.file.name, "questions": len(questions), "weights": args.weights.name, "variants": table}
+        print(json.dumps(report | ({"groups": groups} if args.groups else {}), ensure_ascii=False))
         return
     print(f"{len(questions)} questions of {args.file.name}; span model {args.weights.name}")
     print(f"| {'reader':<26} | F1 | EM | in sentence | no answer | read ms p50 / p95 |")
@@ -121,6 +142,27 @@ def main() -> None:
             f"| {name:<26} | {row['answer_f1']:.3f} | {row['answer_em']:.3f} | {row['answer_in_sentence']:.3f} | "
             f"{row['no_answer_rate']:.3f} | {row['read_ms_p50']:.0f} / {row['read_ms_p95']:.0f} |"
         )
+    if args.groups:
+        print("\n| question | questions | F1 span as picked → with extent | EM span as picked → with extent |")
+        print("|---|---|---|---|")
+        for group in groups[SHIPPED]:
+            before, after = groups[UNEXTENDED][group], groups[SHIPPED][group]
+            print(
+                f"| {group} | {after['questions']} | {before['answer_f1']:.3f} → {after['answer_f1']:.3f} | "
+                f"{before['answer_em']:.3f} → {after['answer_em']:.3f} |"
+            )
+
+
+GROUPS = ("figure, date or name", "why, how or yes/no", "哪些 list", "other")
+
+
+def question_group(asks: Question) -> str:
+    """The kinds of question `qa.extent` marks differently."""
+    if asks.type in TYPED_ANSWERS:
+        return GROUPS[0]
+    if asks.type is AnswerType.DESCRIPTION:
+        return GROUPS[1]
+    return GROUPS[2] if asks.wh and fold(asks.text)[asks.wh.start : asks.wh.end] == "哪些" else GROUPS[3]
 
 
 if __name__ == "__main__":
