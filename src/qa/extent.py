@@ -27,7 +27,7 @@ from .question import AnswerType, Question
 from .reader import TYPED_ANSWERS
 from .text import Span, clause_end, clause_start, fold
 
-__all__ = ["MAX_SENTENCE_CHARS", "answer_extent"]
+__all__ = ["MAX_SENTENCE_CHARS", "answer_extent", "fills_slot"]
 
 MAX_SENTENCE_CHARS = 80  # longer is a paragraph to read, not an answer line
 _LIST_WORDS = ("哪些",)
@@ -45,10 +45,10 @@ def answer_extent(asks: Question, text: str, sentence: Span, start: int, end: in
     word = fold(asks.text)[asks.wh.start : asks.wh.end] if asks.wh else ""
     if asks.type is AnswerType.DESCRIPTION or word in _LIST_WORDS:
         return sentence if sentence.end - sentence.start <= MAX_SENTENCE_CHARS else clause
-    return span if _fills_slot(asks, fold(text[sentence.start : sentence.end]), start - sentence.start, end - sentence.start) else clause
+    return span if fills_slot(asks, fold(text[sentence.start : sentence.end]), start - sentence.start, end - sentence.start) else clause
 
 
-def _fills_slot(asks: Question, sentence: str, start: int, end: int) -> bool:
+def fills_slot(asks: Question, sentence: str, start: int, end: int) -> bool:
     """Whether the question's words around its question word frame the span in the
     (folded) sentence, or end it."""
     before, after = asks.before[-_ANCHOR_CHARS:], asks.after[:_ANCHOR_CHARS]
