@@ -11,7 +11,7 @@ passages `ask` reads, and every variant reads the same passages. The answer is t
   reader's best sentences, no type check, no fitted combination;
 - + type check: spans that do not fit the question's type are dropped;
 - combined, N windows: the fitted combination (`reader_models/span-e5-small.json`) over
-  windows around the N best sentences (N = 3 is the shipped reader); and the shipped
+  windows around the N best sentences (N = 2 is the shipped reader); and the shipped
   reader answered from the first hit only (hits keep the retrieval order; `ask` shows the
   most confident answer, in whichever hit holds it), and with the picked span marked as
   it is, without `qa.extent`'s clause or sentence; with `--fp32`, the shipped reader with
@@ -47,6 +47,17 @@ from qa.tokens import Tokenizer
 MODELS = Path(__file__).resolve().parent.parent / "src" / "qa" / "reader_models"
 SHIPPED = "combined, 2 windows"
 UNEXTENDED = f"{SHIPPED}, span as picked"
+
+GROUPS = ("figure, date or name", "why, how or yes/no", "哪些 list", "other")
+
+
+def question_group(asks: Question) -> str:
+    """The kinds of question `qa.extent` marks differently."""
+    if asks.type in TYPED_ANSWERS:
+        return GROUPS[0]
+    if asks.type is AnswerType.DESCRIPTION:
+        return GROUPS[1]
+    return GROUPS[2] if asks.wh and fold(asks.text)[asks.wh.start : asks.wh.end] == "哪些" else GROUPS[3]
 
 
 def main() -> None:
@@ -151,18 +162,6 @@ def main() -> None:
                 f"| {group} | {after['questions']} | {before['answer_f1']:.3f} → {after['answer_f1']:.3f} | "
                 f"{before['answer_em']:.3f} → {after['answer_em']:.3f} |"
             )
-
-
-GROUPS = ("figure, date or name", "why, how or yes/no", "哪些 list", "other")
-
-
-def question_group(asks: Question) -> str:
-    """The kinds of question `qa.extent` marks differently."""
-    if asks.type in TYPED_ANSWERS:
-        return GROUPS[0]
-    if asks.type is AnswerType.DESCRIPTION:
-        return GROUPS[1]
-    return GROUPS[2] if asks.wh and fold(asks.text)[asks.wh.start : asks.wh.end] == "哪些" else GROUPS[3]
 
 
 if __name__ == "__main__":
