@@ -37,11 +37,11 @@ from tqdm.auto import tqdm
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import answer_em, answer_f1, load_squad
+from qa.extent import LIST_WORDS
 from qa.question import AnswerType, Query, Question
 from qa.reader import TYPED_ANSWERS, ReaderModel, RuleReader
 from qa.span_model import SHIPPED_WEIGHTS, SpanModel
 from qa.span_reader import SPAN_FEATURES, SpanReader, SpanWeights
-from qa.text import fold
 from qa.tokens import Tokenizer
 
 MODELS = Path(__file__).resolve().parent.parent / "src" / "qa" / "reader_models"
@@ -57,7 +57,7 @@ def question_group(asks: Question) -> str:
         return GROUPS[0]
     if asks.type is AnswerType.DESCRIPTION:
         return GROUPS[1]
-    return GROUPS[2] if asks.wh and fold(asks.text)[asks.wh.start : asks.wh.end] == "哪些" else GROUPS[3]
+    return GROUPS[2] if asks.word in LIST_WORDS else GROUPS[3]
 
 
 def main() -> None:

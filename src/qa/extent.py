@@ -27,10 +27,10 @@ from .question import AnswerType, Question
 from .reader import TYPED_ANSWERS
 from .text import Span, clause_end, clause_start, fold
 
-__all__ = ["MAX_SENTENCE_CHARS", "answer_extent", "fills_slot"]
+__all__ = ["LIST_WORDS", "MAX_SENTENCE_CHARS", "answer_extent", "clause_of", "fills_slot"]
 
 MAX_SENTENCE_CHARS = 80  # longer is a paragraph to read, not an answer line
-_LIST_WORDS = ("哪些",)
+LIST_WORDS = ("哪些",)  # a 什么-kind question that asks for a list
 _ANCHOR_CHARS = 2  # question text on either side of the question word that must frame the span
 _OPENERS = "“‘「『《（(【"
 _CLOSERS = "”’」』》）)】"
@@ -38,14 +38,18 @@ _CLOSERS = "”’」』》）)】"
 
 def answer_extent(asks: Question, text: str, sentence: Span, start: int, end: int) -> Span:
     """The part of `text` to mark for a span [start, end) found inside `sentence`."""
-    span = Span(start, end)
     if asks.type in TYPED_ANSWERS:
-        return span
-    clause = Span(max(sentence.start, clause_start(text, start)), min(sentence.end, clause_end(text, end)))
-    word = fold(asks.text)[asks.wh.start : asks.wh.end] if asks.wh else ""
-    if asks.type is AnswerType.DESCRIPTION or word in _LIST_WORDS:
-        return sentence if sentence.end - sentence.start <= MAX_SENTENCE_CHARS else clause
-    return span if fills_slot(asks, fold(text[sentence.start : sentence.end]), start - sentence.start, end - sentence.start) else clause
+        return Span(start, end)
+    if asks.type is AnswerType.DESCRIPTION or asks.word in LIST_WORDS:
+        return sentence if sentence.end - sentence.start <= MAX_SENTENCE_CHARS else clause_of(text, sentence, start, end)
+    if fills_slot(asks, fold(text[sentence.start : sentence.end]), start - sentence.start, end - sentence.start):
+        return Span(start, end)
+    return clause_of(text, sentence, start, end)
+
+
+def clause_of(text: str, sentence: Span, start: int, end: int) -> Span:
+    """The comma-separated clause of `text` holding [start, end), kept inside `sentence`."""
+    return Span(max(sentence.start, clause_start(text, start)), min(sentence.end, clause_end(text, end)))
 
 
 def fills_slot(asks: Question, sentence: str, start: int, end: int) -> bool:

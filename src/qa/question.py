@@ -70,6 +70,11 @@ class Question:
     wh: Span | None  # position of the question word in `text`, None when there is none
 
     @property
+    def word(self) -> str:
+        """The question word, folded ("" when there is none)."""
+        return fold(self.text)[self.wh.start : self.wh.end] if self.wh else ""
+
+    @property
     def before(self) -> str:
         """Folded text before the question word (the left anchor)."""
         return fold(self.text[: self.wh.start]) if self.wh else fold(self.text)
