@@ -3,14 +3,15 @@
     python scripts/extent_choices.py ../shared/bench/cmrc2018_trial.json [--json]
 
 The file's paragraphs are indexed once; the shipped reader, without the extent, picks a
-span for every question (the answer `ask` shows first). Each pick is then marked five
-ways — the span, its comma-separated clause, the clause up to the span's end, the span up
-to the clause's end, its sentence — and scored against the gold answer, by kind of
-question (`reader_variants.question_group`; other questions split into the open slots
-`qa.extent` keeps and the rest). Then a learnt chooser for comparison: a ridge regression
-of each extent's F1 on the question's kind and the lengths of span, clause and sentence,
-scored by 5-fold cross-validation grouped by paragraph (`fit_reader.folds`), once with
-figure, date and name questions keeping their span and once with them free to grow.
+span for every question (the answer `ask` shows first). Each pick is then marked five ways
+— the span, its comma-separated clause, the clause up to the span's end, the span up to
+the clause's end, its sentence — each marked as the reader marks an extent (brackets
+paired, edges trimmed), and scored against the gold answer, by kind of question
+(`reader_variants.question_group`; other questions split into the open slots `qa.extent`
+keeps and the rest). Then a learnt chooser for comparison: a ridge regression of each
+extent's F1 on the question's kind and the lengths of span, clause and sentence, scored by
+5-fold cross-validation grouped by paragraph (`fit_reader.folds`), once with figure, date
+and name questions keeping their span and once with them free to grow.
 Questions without an answer count zero everywhere.
 """
 
@@ -29,12 +30,12 @@ from tqdm.auto import tqdm
 from qa.config import Settings
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import answer_f1, load_squad
-from qa.extent import fills_slot
+from qa.extent import clause_of, fills_slot
 from qa.question import Query
 from qa.reader import ReaderModel, RuleReader
 from qa.span_model import SpanModel
-from qa.span_reader import SpanReader, SpanWeights, trim_edges
-from qa.text import clause_end, clause_start, fold
+from qa.span_reader import SpanReader, SpanWeights, marked_span
+from qa.text import Span, fold
 from qa.tokens import Tokenizer
 
 EXTENTS = ("span", "clause", "clause to span end", "span to clause end", "sentence")
@@ -69,9 +70,10 @@ def main() -> None:
             text, sentence = passage.text, answer.sentence
             if kind == GROUPS[3] and fills_slot(query.asks, fold(text[sentence.start : sentence.end]), answer.start - sentence.start, answer.end - sentence.start):
                 kind = OPEN_SLOT
-            first, last = max(sentence.start, clause_start(text, answer.start)), min(sentence.end, clause_end(text, answer.end))
-            extents = [(answer.start, answer.end), (first, last), (first, answer.end), (answer.start, last), sentence]
-            marks = [text[slice(*trim_edges(text, start, end))] for start, end in extents]
+            first, last = clause_of(text, sentence, answer.start, answer.end)
+            extents = [Span(answer.start, answer.end), Span(first, last), Span(first, answer.end), Span(answer.start, last), sentence]
+            # marked as the reader marks an extent (brackets paired, edges trimmed)
+            marks = [text[slice(*(marked_span(text, extent, sentence) or extent))] for extent in extents]
             rows.append(
                 {
                     "source": question.source,

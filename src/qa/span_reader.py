@@ -39,7 +39,7 @@ from .span_model import SpanModel
 from .span_windows import ContextTokens, Window, context_tokens, question_ids, top_spans, window
 from .text import Span, fold
 
-__all__ = ["ANSWERABLE_FEATURES", "Choice", "Proposals", "READ_SENTENCES", "SPAN_FEATURES", "SpanCandidate", "SpanReader", "SpanWeights", "trim_edges"]
+__all__ = ["ANSWERABLE_FEATURES", "Choice", "Proposals", "READ_SENTENCES", "SPAN_FEATURES", "SpanCandidate", "SpanReader", "SpanWeights", "marked_span"]
 
 READ_SENTENCES = 2  # windows read per question: 3 and 5 read no better, slower (docs/reader.md)
 SPANS_PER_WINDOW = 5
@@ -145,7 +145,7 @@ class SpanReader:
             start, end = span.start, span.end
             if self.extent:
                 extent = answer_extent(query.asks, passage.text, sentence, span.start, span.end)
-                start, end = _marked(passage.text, extent, sentence) or (start, end)
+                start, end = marked_span(passage.text, extent, sentence) or (start, end)
             answers.append(Answer(passage.text[start:end], start, end, float(answerable * share), sentence))
         return Reading(tuple(answers), answerable, answerable < self.weights.answerable_threshold)
 
@@ -219,7 +219,7 @@ class SpanReader:
             w, context = read[keys[k]], contexts[number]
             text = passages[number].text
             null = float(starts[k][0] + ends[k][0])
-            proposed = [(score, *trim_edges(text, *w.char_span(context, first, last)), 0.0) for score, first, last in top_spans(w, starts[k], ends[k], SPANS_PER_WINDOW)]
+            proposed = [(score, *_trim(text, *w.char_span(context, first, last)), 0.0) for score, first, last in top_spans(w, starts[k], ends[k], SPANS_PER_WINDOW)]
             # the rule reader's span and the typed candidates of the sentences read, scored
             # by the model's logits at their edges: the rules know what a figure or a name
             # looks like, the model what the question asks
@@ -236,9 +236,10 @@ class SpanReader:
                 if end <= start:
                     continue
                 a, b = context.sentence_chars[context.sentence_of_char(start)]
-                start, end = trim_edges(text, *_balance(text, start, min(end, b), a, b))  # an answer stays inside its sentence
-                if end <= start:
+                marked = marked_span(text, Span(start, min(end, b)), Span(a, b))  # an answer stays inside its sentence
+                if marked is None:
                     continue
+                start, end = marked
                 row = row_of.get((number, a))
                 answer = text[start:end]
                 spans.append(
@@ -288,14 +289,15 @@ class Choice:
 _LONE_MARGIN = 5.0  # the margin of a pick with no rival span
 
 
-def _marked(text: str, extent: Span, sentence: Span) -> tuple[int, int] | None:
-    """An answer's extent with its brackets paired and its edges trimmed (an extent grows by
-    whole clauses, which may open a bracket they do not close); None if nothing is left."""
-    start, end = trim_edges(text, *_balance(text, extent.start, extent.end, sentence.start, sentence.end))
+def marked_span(text: str, span: Span, sentence: Span) -> tuple[int, int] | None:
+    """What is marked of `span` inside `sentence`: its brackets paired and its edges trimmed
+    (a model's span may cut a title in half, an extent of whole clauses open a bracket it
+    does not close); None if nothing is left."""
+    start, end = _trim(text, *_balance(text, span.start, span.end, sentence.start, sentence.end))
     return (start, end) if end > start else None
 
 
-def trim_edges(text: str, start: int, end: int) -> tuple[int, int]:
+def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     """Without punctuation and trailing particles at either end."""
     while start < end and text[start] in _TRIM_START:
         start += 1
