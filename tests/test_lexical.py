@@ -84,3 +84,26 @@ def test_few_or_many_deletions_score_as_an_index_of_the_live_documents(deleted_s
     positions = [i for i in range(len(documents)) if i < 150 or live[i]]
     for query in (["w0", "w1"], ["w5", "w40", "w59"], ["w2", "w2", "w30"]):
         assert np.allclose(split.scores(query)[positions], alone.scores(query), atol=1e-6)
+
+
+def test_a_segment_over_one_block_of_document_numbers_scores_as_bm25s():
+    """Document numbers are stored in 2 bytes by blocks of 65,536: lists that cross blocks
+    decode to the right documents, score as bm25s does, and survive a merge."""
+    rng = np.random.default_rng(2)
+    size = 140_000  # three blocks
+    documents = [["常", f"w{rng.integers(40)}"] + (["稀"] if i in (3, 65_535, 65_536, 139_999) else []) for i in range(size)]
+    built = postings(documents)
+    assert built.blocks == 3 and built.docs.dtype == np.uint16
+    row = int(np.searchsorted(built.terms, term_hashes(["稀"])[0]))
+    np.testing.assert_array_equal(built.documents(row), [3, 65_535, 65_536, 139_999])
+    stock = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
+    stock.index(documents, show_progress=False)
+    ours = Bm25([(built, None)], Bm25Params(1.2, 0.75))
+    for query in (["稀"], ["常", "w7"], ["w3", "稀"]):
+        assert np.allclose(ours.scores(query), stock.get_scores_from_ids(stock.get_tokens_ids(query)), atol=1e-5)
+    live = np.ones(size, dtype=bool)
+    live[[3, 70_000]] = False
+    merged = Postings.merge([(built, live)])
+    fresh = postings([d for i, d in enumerate(documents) if live[i]])
+    for name in ("terms", "starts", "docs", "freqs", "lengths"):
+        np.testing.assert_array_equal(getattr(merged, name), getattr(fresh, name), err_msg=name)

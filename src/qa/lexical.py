@@ -13,6 +13,12 @@ Terms are 64-bit hashes of the token text (BLAKE2b), so a segment needs no vocab
 loaded as Python objects: its sorted term array is memory-mapped and searched with
 `np.searchsorted`. Two tokens sharing a hash among a few million is a one-in-a-million
 event that would merge their counts.
+
+Document numbers are stored in 2 bytes: a term's list is cut into blocks of 65,536
+documents, and `starts` says where each block of each term begins, so the block gives the
+high part of the number. Half the 4 bytes a plain number takes (the lists are most of
+BM25's bytes: a passage has about 500 postings), as fast to score: scoring indexes each
+block's slice of the lengths and scores with the numbers as stored.
 """
 
 from __future__ import annotations
@@ -29,6 +35,11 @@ from .manifest import Bm25Params
 __all__ = ["Bm25", "Postings", "term_hashes"]
 
 _BLOCK = 20_000  # documents counted at once while building
+_BLOCK_DOCS = 1 << 16  # documents a block's 2-byte numbers tell apart
+
+
+def _blocks_for(documents: int) -> int:
+    return max(1, -(-documents // _BLOCK_DOCS))
 
 
 def term_hashes(tokens: Sequence[str]) -> np.ndarray:
@@ -42,13 +53,14 @@ def term_hashes(tokens: Sequence[str]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Postings:
-    """One segment's inverted lists: for term `terms[i]`, the documents
-    `docs[starts[i]:starts[i + 1]]` (ascending) with counts `freqs[...]`; `lengths[d]` is
-    document d's token count."""
+    """One segment's inverted lists: term `terms[i]` is in the documents listed at
+    `docs[starts[i·B]:starts[(i + 1)·B]]` (ascending) with counts `freqs[...]`, B being
+    `blocks`; `docs[starts[i·B + b]:starts[i·B + b + 1]]` are those of block b, numbered
+    from b · 65,536 (`documents` decodes them). `lengths[d]` is document d's token count."""
 
     terms: np.ndarray  # uint64, ascending
-    starts: np.ndarray  # int64, len(terms) + 1
-    docs: np.ndarray  # int32
+    starts: np.ndarray  # int64, len(terms) · blocks + 1
+    docs: np.ndarray  # uint16: a document's number within its block
     freqs: np.ndarray  # uint8: a token more than 255 times in one passage counts 255 times
     lengths: np.ndarray  # int32, one per document
 
@@ -57,6 +69,28 @@ class Postings:
     @property
     def size(self) -> int:
         return len(self.lengths)
+
+    @property
+    def blocks(self) -> int:
+        return _blocks_for(self.size)
+
+    def block_bounds(self) -> list[tuple[int, int]]:
+        """The first and last-plus-one document of each block."""
+        return [(b * _BLOCK_DOCS, min((b + 1) * _BLOCK_DOCS, self.size)) for b in range(self.blocks)]
+
+    def documents(self, row: int) -> np.ndarray:
+        """The documents holding term `terms[row]`, ascending (int32)."""
+        blocks = self.blocks
+        bounds = self.starts[row * blocks : (row + 1) * blocks + 1]
+        docs = self.docs[bounds[0] : bounds[-1]].astype(np.int32)
+        if blocks > 1:
+            docs += np.repeat(np.arange(blocks, dtype=np.int32) * _BLOCK_DOCS, np.diff(bounds))
+        return docs
+
+    def all_documents(self) -> np.ndarray:
+        """Every listed document, in the order of `docs` (int64)."""
+        block_of = np.repeat(np.tile(np.arange(self.blocks, dtype=np.int64), len(self.terms)), np.diff(self.starts))
+        return self.docs.astype(np.int64) + block_of * _BLOCK_DOCS
 
     @classmethod
     def build(cls, documents: Sequence[np.ndarray]) -> Postings:
@@ -87,11 +121,15 @@ class Postings:
         """From (term, document, count) triples in document order within each term."""
         order = np.argsort(term, kind="stable")  # blocks come in document order: stable keeps it
         term, doc, count = term[order], doc[order], count[order]
-        boundaries = np.flatnonzero(np.r_[True, term[1:] != term[:-1]]) if len(term) else np.zeros(0, np.int64)
+        new_term = np.r_[True, term[1:] != term[:-1]] if len(term) else np.zeros(0, bool)
+        blocks = _blocks_for(len(lengths))
+        # each posting's (term, block) row, ascending: where each row begins is `starts`
+        row = (np.cumsum(new_term) - 1) * blocks + np.asarray(doc, dtype=np.int64) // _BLOCK_DOCS
+        terms = term[new_term]
         return cls(
-            terms=term[boundaries],
-            starts=np.append(boundaries, len(term)).astype(np.int64),
-            docs=doc.astype(np.int32),
+            terms=terms,
+            starts=np.searchsorted(row, np.arange(len(terms) * blocks + 1)).astype(np.int64),
+            docs=(np.asarray(doc, dtype=np.int64) % _BLOCK_DOCS).astype(np.uint16),
             freqs=np.minimum(count, np.iinfo(np.uint8).max).astype(np.uint8),
             lengths=np.asarray(lengths, dtype=np.int32),
         )
@@ -106,10 +144,11 @@ class Postings:
         base = 0
         for postings, live in parts:
             new_number = np.cumsum(live) - 1 + base  # a live document's number in the merge
-            term_of = np.repeat(postings.terms, np.diff(postings.starts))
-            keep = live[postings.docs]
+            term_of = np.repeat(postings.terms, np.diff(postings.starts[:: postings.blocks]))
+            listed = postings.all_documents()
+            keep = live[listed]
             terms.append(term_of[keep])
-            docs.append(new_number[postings.docs[keep]])
+            docs.append(new_number[listed[keep]])
             counts.append(postings.freqs[keep].astype(np.int64))
             lengths.append(postings.lengths[live])
             base += int(live.sum())
@@ -124,15 +163,17 @@ class Postings:
         # Memory-mapped: pages are read as queries touch them, so a large index opens at once.
         return cls(*(np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in cls._FILES))
 
-    def find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Start and end of each term's postings (equal when the segment lacks it)."""
+    def find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Each term's row in `terms` and the start and end of its postings (equal when
+        the segment lacks it)."""
         at = np.searchsorted(self.terms, terms)
         inside = at < len(self.terms)
         found = np.zeros(len(terms), dtype=bool)
         found[inside] = self.terms[at[inside]] == terms[inside]
-        starts = np.where(found, self.starts[np.minimum(at, len(self.terms))], 0)
-        ends = np.where(found, self.starts[np.minimum(at + 1, len(self.terms))], 0)
-        return starts.astype(np.int64), ends.astype(np.int64)
+        row = np.minimum(at, len(self.terms))
+        starts = np.where(found, self.starts[row * self.blocks], 0)
+        ends = np.where(found, self.starts[np.minimum(row + 1, len(self.terms)) * self.blocks], 0)
+        return row.astype(np.int64), starts.astype(np.int64), ends.astype(np.int64)
 
 
 class Bm25:
@@ -169,26 +210,34 @@ class Bm25:
         terms, repeats = np.unique(term_hashes(query_tokens), return_counts=True)
         found = [postings.find(terms) for postings, _ in self._segments]
         frequency = np.zeros(len(terms), dtype=np.int64)  # live documents holding each term
-        for (postings, _), deleted, (starts, ends) in zip(self._segments, self._deleted, found):
+        for (postings, _), deleted, (rows, starts, ends) in zip(self._segments, self._deleted, found):
             frequency += ends - starts
             if deleted is not None:
                 for t in np.flatnonzero(ends > starts):
-                    frequency[t] -= _count_listed(postings.docs[starts[t] : ends[t]], deleted)
+                    frequency[t] -= _count_listed(postings.documents(rows[t]), deleted)
         n = self.documents
         idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
-        for (postings, live), (starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
+        for (postings, live), (rows, starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
             present = np.flatnonzero(ends > starts)
             if not len(present):
                 continue
-            # all the query's postings in this segment at once: fewer, larger numpy calls
-            docs = np.concatenate([postings.docs[starts[t] : ends[t]] for t in present])
-            tf = np.concatenate([postings.freqs[starts[t] : ends[t]] for t in present]).astype(np.float32)
-            weight = np.repeat(idf[present].astype(np.float32), (ends - starts)[present])
-            if live is not None:
-                keep = live[docs]
-                docs, tf, weight = docs[keep], tf[keep], weight[keep]
-            contribution = weight * tf / (tf + norms[docs])
-            out[base : base + postings.size] += np.bincount(docs, weights=contribution, minlength=postings.size)
+            weights = idf[present].astype(np.float32)
+            # block by block, the 2-byte numbers as stored: the block's slice of the
+            # lengths, marks and scores is indexed with them, so nothing is decoded
+            for block, (first, last) in enumerate(postings.block_bounds()):
+                at = rows[present] * postings.blocks + block
+                begins, finishes = postings.starts[at], postings.starts[at + 1]
+                if not np.any(finishes > begins):
+                    continue
+                # all the query's postings in this block at once: fewer, larger numpy calls
+                docs = np.concatenate([postings.docs[a:b] for a, b in zip(begins, finishes)])
+                tf = np.concatenate([postings.freqs[a:b] for a, b in zip(begins, finishes)]).astype(np.float32)
+                weight = np.repeat(weights, finishes - begins)
+                if live is not None:
+                    keep = live[first:last][docs]
+                    docs, tf, weight = docs[keep], tf[keep], weight[keep]
+                contribution = weight * tf / (tf + norms[first:last][docs])
+                out[base + first : base + last] += np.bincount(docs, weights=contribution, minlength=last - first)
         return out
 
 

@@ -28,7 +28,8 @@ __all__ = [
 
 # 5: segments (postings by term hash, int8 sentence vectors) and passages in SQLite.
 # 6: a newspaper page's articles (article records' page and stories, passages' titles).
-FORMAT_VERSION = 6
+# 7: BM25 document numbers in 2 bytes, by blocks of 65,536 documents (qa.lexical).
+FORMAT_VERSION = 7
 
 
 @dataclass(frozen=True)
