@@ -86,6 +86,13 @@ def test_a_person_is_a_name_not_a_clause_or_a_title(tokenizer):
     assert not fits(AnswerType.PERSON, "为新城提供了宝贵机遇，管委会主任郎聪")  # a clause, names inside or not
 
 
+def test_a_place_does_not_answer_who(tokenizer):
+    sentence = "随着京津产业新城加快建设，管委会主任郎聪表示。"
+    at = sentence.index("京津产业新城")
+    assert not span_fits(AnswerType.PERSON, sentence, at, at + 6, tokenizer)
+    assert span_fits(AnswerType.PLACE, sentence, at, at + 6, tokenizer)
+
+
 @pytest.mark.parametrize(
     "question, measure",
     [

@@ -199,7 +199,7 @@ def span_fits(
     of the `measure` the question asks for (`asked_measure`) when its unit says; a person,
     place or organisation must be a name or end in a noun, as jieba tags the words in
     their sentence, so “宝贵” never answers “是谁”; nor is a person a clause (even one holding
-    a word tagged as a name) or a title in 《》. Other questions accept any span."""
+    a word tagged as a name), a title in 《》 or a place. Other questions accept any span."""
     span = sentence[start:end]
     if answer_type is AnswerType.QUANTITY:
         found = _figure_measure(span) if measure else None
@@ -214,8 +214,11 @@ def span_fits(
         words = [(flag, a, b) for _, flag, a, b in tokenizer.tag(sentence) if a < end and b > start]
         if not words:
             return False
-        if answer_type is AnswerType.PERSON and any(_TAGS.get(flag) == "person" for flag, _, _ in words):
-            return True
+        if answer_type is AnswerType.PERSON:
+            if any(_TAGS.get(flag) == "person" for flag, _, _ in words):
+                return True
+            if _TAGS.get(words[-1][0]) == "place":
+                return False  # “京津产业新城” is where, not who (1 of 78 trial answers to 谁 is tagged so: 莱佛士)
         ends = _PLACE_END if answer_type is AnswerType.PLACE else _NAME_END
         return bool(ends.match(words[-1][0]))
     return True
