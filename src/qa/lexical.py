@@ -36,6 +36,10 @@ __all__ = ["Bm25", "Postings", "term_hashes"]
 
 _BLOCK = 20_000  # documents counted at once while building
 _BLOCK_DOCS = 1 << 16  # documents a block's 2-byte numbers tell apart
+# Query terms in more than this share of the live documents, and more than this many, are
+# not scored (Bm25.scores)
+_COMMON_SHARE = 0.3
+_COMMON_MIN_DOCS = 50_000
 
 
 def _blocks_for(documents: int) -> int:
@@ -202,7 +206,11 @@ class Bm25:
     def scores(self, query_tokens: Sequence[str]) -> np.ndarray:
         """BM25 score of every document for the query (zero for deleted ones and non-matches).
 
-        A token repeated in the query counts as often as it occurs, as in bm25s.
+        A token repeated in the query counts as often as it occurs, as in bm25s. A term in
+        more than 30% of the live documents, and in more than 50,000 of them, is left out:
+        at 1M passages such terms (a few common characters) hold 63% of a question's
+        postings and add at most 1.2 · (k1 + 1) to a score; leaving them out kept recall@1
+        (docs/benchmarks.md). Smaller lists are read whole: they cost little.
         """
         out = np.zeros(self.size, dtype=np.float32)
         if not query_tokens or not self.documents:
@@ -217,8 +225,9 @@ class Bm25:
                     frequency[t] -= _count_listed(postings.documents(rows[t]), deleted)
         n = self.documents
         idf = np.log1p((n - frequency + 0.5) / (frequency + 0.5)) * repeats
+        common = (frequency > _COMMON_SHARE * n) & (frequency > _COMMON_MIN_DOCS)
         for (postings, live), (rows, starts, ends), base, norms in zip(self._segments, found, self._bases, self._norms):
-            present = np.flatnonzero(ends > starts)
+            present = np.flatnonzero((ends > starts) & ~common)
             if not len(present):
                 continue
             weights = idf[present].astype(np.float32)
