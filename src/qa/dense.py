@@ -39,6 +39,8 @@ from pathlib import Path
 import faiss
 import numpy as np
 
+from . import arrays
+
 __all__ = ["Dense", "SegmentVectors", "choose_factory", "map_for_random_reads", "quantize"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
@@ -170,7 +172,7 @@ class SegmentVectors:
         # flat codes memory-mapped where FAISS can; the int8 rows always are
         index = faiss.read_index(str(directory / cls._INDEX), faiss.IO_FLAG_MMAP_IFC)
         path = {name: directory / f"{name}.npy" for name in cls._ARRAYS}
-        owners, scales = (np.load(path[name], mmap_mode="r", allow_pickle=False) for name in ("owners", "scales"))
+        owners, scales = (arrays.load(path[name]) for name in ("owners", "scales"))
         return cls(index, np.asarray(owners), map_for_random_reads(path["codes"]), scales)
 
 
@@ -238,9 +240,7 @@ def map_for_random_reads(path: Path) -> np.ndarray:
     (docs/benchmarks.md, "Serving within a memory limit").
     """
     with open(path, "rb") as file:
-        version = np.lib.format.read_magic(file)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran_order, dtype = read_header(file)
+        shape, fortran_order, dtype = arrays.read_header(file)
         offset = file.tell()
         mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
     if hasattr(mmap, "MADV_RANDOM"):  # not on every platform

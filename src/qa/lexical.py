@@ -30,6 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arrays
 from .manifest import Bm25Params
 
 __all__ = ["Bm25", "Postings", "term_hashes"]
@@ -165,7 +166,7 @@ class Postings:
     @classmethod
     def load(cls, directory: Path) -> Postings:
         # Memory-mapped: pages are read as queries touch them, so a large index opens at once.
-        return cls(*(np.load(directory / f"{name}.npy", mmap_mode="r", allow_pickle=False) for name in cls._FILES))
+        return cls(*(arrays.load(directory / f"{name}.npy") for name in cls._FILES))
 
     def find(self, terms: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Each term's row in `terms` and the start and end of its postings (equal when

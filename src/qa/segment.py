@@ -24,6 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import arrays
 from .dense import SegmentVectors
 from .errors import IndexCorruptError
 from .lexical import Postings
@@ -81,7 +82,7 @@ class Segment:
                     "(truncated or modified); rebuild it with `qa index --rebuild`"
                 )
         try:
-            ids = np.load(path / _IDS, mmap_mode="r", allow_pickle=False)
+            ids = arrays.load(path / _IDS)
             segment = cls(number, path, Postings.load(path), ids)
         except (OSError, ValueError) as error:
             raise IndexCorruptError(f"{path}: unreadable segment ({error}); rebuild with `qa index --rebuild`") from None
@@ -142,7 +143,7 @@ def read_deletions(segment: Segment, name: str) -> np.ndarray:
     """The live mask of `segment` under deletion file `name`."""
     file = segment.path / name
     try:
-        packed = np.load(file, allow_pickle=False)
+        packed = arrays.load(file, mapped=False)
     except (OSError, ValueError) as error:
         raise IndexCorruptError(f"{file}: unreadable deletion marks ({error}); rebuild with `qa index --rebuild`") from None
     return ~np.unpackbits(packed, count=segment.docs).astype(bool)
