@@ -92,10 +92,16 @@ class Postings:
             docs += np.repeat(np.arange(blocks, dtype=np.int32) * _BLOCK_DOCS, np.diff(bounds))
         return docs
 
-    def all_documents(self) -> np.ndarray:
-        """Every listed document, in the order of `docs` (int64)."""
+    def block_ranges(self, rows: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+        """Start and end in `docs` of block `block` of the lists of terms `terms[rows]`."""
+        at = rows * self.blocks + block
+        return self.starts[at], self.starts[at + 1]
+
+    def listed(self) -> tuple[np.ndarray, np.ndarray]:
+        """Every posting's term and document (int64), in the order of `docs` and `freqs`."""
+        term_of = np.repeat(self.terms, np.diff(self.starts[:: self.blocks]))
         block_of = np.repeat(np.tile(np.arange(self.blocks, dtype=np.int64), len(self.terms)), np.diff(self.starts))
-        return self.docs.astype(np.int64) + block_of * _BLOCK_DOCS
+        return term_of, self.docs.astype(np.int64) + block_of * _BLOCK_DOCS
 
     @classmethod
     def build(cls, documents: Sequence[np.ndarray]) -> Postings:
@@ -149,8 +155,7 @@ class Postings:
         base = 0
         for postings, live in parts:
             new_number = np.cumsum(live) - 1 + base  # a live document's number in the merge
-            term_of = np.repeat(postings.terms, np.diff(postings.starts[:: postings.blocks]))
-            listed = postings.all_documents()
+            term_of, listed = postings.listed()
             keep = live[listed]
             terms.append(term_of[keep])
             docs.append(new_number[listed[keep]])
@@ -231,12 +236,11 @@ class Bm25:
             present = np.flatnonzero((ends > starts) & ~common)
             if not len(present):
                 continue
-            weights = idf[present].astype(np.float32)
+            weights, present_rows = idf[present].astype(np.float32), rows[present]
             # block by block, the 2-byte numbers as stored: the block's slice of the
             # lengths, marks and scores is indexed with them, so nothing is decoded
             for block, (first, last) in enumerate(postings.block_bounds()):
-                at = rows[present] * postings.blocks + block
-                begins, finishes = postings.starts[at], postings.starts[at + 1]
+                begins, finishes = postings.block_ranges(present_rows, block)
                 if not np.any(finishes > begins):
                     continue
                 # all the query's postings in this block at once: fewer, larger numpy calls
