@@ -241,8 +241,7 @@ class FactChecker:
         words = sorted(words + [(fold(short), a, b) for a, b, short in spans if not (a < candidate.end and candidate.start < b)], key=lambda w: w[1])
         before = [w for w, s, e in words if e <= candidate.start and not _overlaps(s, e, candidate)]
         after = [w for w, s, e in words if s >= candidate.end and not _overlaps(s, e, candidate)]
-        after_text = claim[candidate.end :]
-        clause_length = min((after_text.find(p) for p in "，,。；;！？" if p in after_text), default=len(after_text))
+        clause_length = clause_end(claim, candidate.end) - candidate.end
         after = [w for w in after if claim.find(w, candidate.end) - candidate.end < clause_length]
         if candidate.kind == "person":
             return self._pieces(before[-1:]), ()
