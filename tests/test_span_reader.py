@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from qa.embed import USE_MODEL
 from qa.reader import PassageInput, ReaderModel, RuleReader
 from qa.span_reader import (
-    _PAIRS,
     ANSWERABLE_FEATURES,
     SPAN_FEATURES,
     SpanReader,
@@ -24,6 +23,7 @@ from qa.span_reader import (
     _balance,
 )
 from qa.span_windows import context_tokens
+from qa.text import BRACKETS
 
 from .conftest import query
 
@@ -132,9 +132,15 @@ def test_half_a_title_is_grown_to_the_whole_title(rules, text_tokenizer):
     assert marked(reader.read(query("市政府发布了什么？"), titled)).text == "《关于支持新城发展的措施》"
 
 
+def test_inner_quotation_marks_are_paired_too():
+    text = "两地开展“周末去武清”“通武廊旅行‘清’计划”等专题推介。"
+    start = text.index("通武廊")
+    assert text[slice(*_balance(text, start, text.index("’"), 0, len(text)))] == "通武廊旅行‘清’"
+
+
 def paired(span):
     """Every mark of each kind closed after it opens, none closed before."""
-    for opening, closing in _PAIRS:
+    for opening, closing in BRACKETS:
         depth = 0
         for mark in span:
             depth += (mark == opening) - (mark == closing)
@@ -146,7 +152,7 @@ def paired(span):
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.text(alphabet="甲乙，《》“”（）", max_size=24), st.integers(0, 24), st.integers(0, 24))
+@given(st.text(alphabet="甲乙，《》“”‘’（）", max_size=24), st.integers(0, 24), st.integers(0, 24))
 def test_a_span_comes_back_with_its_marks_paired_inside_its_sentence_or_empty(text, i, j):
     start, end = sorted((min(i, len(text)), min(j, len(text))))
     new_start, new_end = _balance(text, start, end, 0, len(text))

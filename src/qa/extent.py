@@ -25,15 +25,13 @@ from __future__ import annotations
 
 from .question import AnswerType, Question
 from .reader import TYPED_ANSWERS
-from .text import Span, clause_end, clause_start, fold
+from .text import CLOSING_MARKS, OPENING_MARKS, Span, clause_end, clause_start, fold
 
 __all__ = ["LIST_WORDS", "MAX_SENTENCE_CHARS", "answer_extent", "clause_of", "fills_slot"]
 
 MAX_SENTENCE_CHARS = 80  # longer is a paragraph to read, not an answer line
 LIST_WORDS = ("哪些",)  # a 什么-kind question that asks for a list
 _ANCHOR_CHARS = 2  # question text on either side of the question word that must frame the span
-_OPENERS = "“‘「『《（(【"
-_CLOSERS = "”’」』》）)】"
 
 
 def answer_extent(asks: Question, text: str, sentence: Span, start: int, end: int) -> Span:
@@ -56,7 +54,7 @@ def fills_slot(asks: Question, sentence: str, start: int, end: int) -> bool:
     """Whether the question's words around its question word frame the span in the
     (folded) sentence, or end it."""
     before, after = asks.before[-_ANCHOR_CHARS:], asks.after[:_ANCHOR_CHARS]
-    left = bool(before) and sentence[:start].rstrip(_OPENERS).endswith(before)
-    right = bool(after) and sentence[end:].lstrip(_CLOSERS).startswith(after)
+    left = bool(before) and sentence[:start].rstrip(OPENING_MARKS).endswith(before)
+    right = bool(after) and sentence[end:].lstrip(CLOSING_MARKS).startswith(after)
     head = bool(after) and after in sentence[start:end][-len(asks.after) - _ANCHOR_CHARS :]
     return left or right or head

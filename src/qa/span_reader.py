@@ -37,7 +37,7 @@ from .question import Query, Question
 from .reader import SENTENCE_FEATURES, TYPED_ANSWERS, PassageInput, Reading, RuleReader, best_sentence_row, sigmoid, softmax
 from .span_model import SpanModel
 from .span_windows import ContextTokens, Window, context_tokens, question_ids, top_spans, window
-from .text import Span, fold
+from .text import BRACKETS, CLOSING_MARKS, OPENING_MARKS, Span, fold
 
 __all__ = ["ANSWERABLE_FEATURES", "Choice", "Proposals", "READ_SENTENCES", "SPAN_FEATURES", "SpanCandidate", "SpanReader", "SpanWeights", "marked_span"]
 
@@ -306,8 +306,7 @@ def _trim(text: str, start: int, end: int) -> tuple[int, int]:
     return start, end
 
 
-_PAIRS = ("《》", "“”", "（）", "()", "「」", "『』", "【】")
-_MARKS = frozenset("".join(_PAIRS))
+_MARKS = frozenset(OPENING_MARKS + CLOSING_MARKS)
 _BALANCE_ROUNDS = 3
 
 
@@ -321,7 +320,7 @@ def _balance(text: str, start: int, end: int, sentence_start: int, sentence_end:
         return start, end
     for _ in range(_BALANCE_ROUNDS):
         paired = True
-        for opening, closing in _PAIRS:
+        for opening, closing in BRACKETS:
             open_at, closed_alone = [], []
             for i in range(start, end):
                 if text[i] == opening:

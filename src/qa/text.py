@@ -18,7 +18,8 @@ from functools import lru_cache
 from typing import NamedTuple
 
 __all__ = [
-    "Span", "clean", "fold", "simplified", "sentence_spans", "clause_start", "clause_end", "ends_sentence", "is_byline", "is_cjk",
+    "BRACKETS", "CLOSING_MARKS", "OPENING_MARKS", "Span", "clean", "fold", "simplified", "sentence_spans", "clause_start", "clause_end",
+    "ends_sentence", "is_byline", "is_cjk",
 ]
 
 
@@ -29,10 +30,16 @@ class Span(NamedTuple):
     end: int
 
 
+# Quotation marks and brackets that come in pairs (opening, closing): an answer marks
+# both or neither.
+BRACKETS = ("《》", "“”", "‘’", "（）", "()", "「」", "『』", "【】")
+OPENING_MARKS = "".join(opening for opening, _ in BRACKETS)
+CLOSING_MARKS = "".join(closing for _, closing in BRACKETS)
+
 # A sentence ends at 。！？ or an ellipsis, plus any closing quotes or brackets that follow
 # it (“……。” belongs to the sentence it closes); a clause also ends at ；. ASCII !?; end
 # one only before Chinese text or the end of a line, so "Hey! Say! JUMP" stays whole.
-_CLOSERS = "”’」』》）)】\"'"
+_CLOSERS = CLOSING_MARKS + "\"'"
 _AFTER_ASCII = rf"(?=[{re.escape(_CLOSERS)}]*(?:$|\n|[\u4e00-\u9fff“‘「『（(]))"
 _SENTENCE_END = re.compile(rf"(?:[。！？]+|…+|\.{{3,}}|[!?]+{_AFTER_ASCII})[{re.escape(_CLOSERS)}]*|\n+")
 _CLAUSE_END = re.compile(rf"(?:[。！？；]+|…+|\.{{3,}}|[!?;]+{_AFTER_ASCII})[{re.escape(_CLOSERS)}]*|\n+")
