@@ -17,26 +17,17 @@ Questions without an answer count zero everywhere.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
-from pathlib import Path
 
 import numpy as np
-from fit_reader import folds, read_questions
+from fit_reader import QuestionFile, file_arguments, folds
 from reader_variants import GROUPS, question_group
-from tqdm.auto import tqdm
 
-from qa.config import Settings
-from qa.embed import DEFAULT_MODEL, load_embedder
-from qa.evaluate import answer_f1, load_squad
+from qa.evaluate import answer_f1
 from qa.extent import clause_of, fills_slot
-from qa.question import Query
-from qa.reader import ReaderModel, RuleReader
 from qa.span_model import SpanModel
 from qa.span_reader import SpanReader, SpanWeights, marked_span
 from qa.text import Span, fold
-from qa.tokens import Tokenizer
 
 EXTENTS = ("span", "clause", "clause to span end", "span to clause end", "sentence")
 OPEN_SLOT = "other: open slot"
@@ -45,21 +36,12 @@ RIDGE = 30.0
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
-    embedder, tokenizer = load_embedder(DEFAULT_MODEL), Tokenizer()
-    articles, questions = load_squad(args.file)
-    rules = RuleReader(tokenizer, ReaderModel.for_embedding(DEFAULT_MODEL))
-    reader = SpanReader(rules, SpanModel.packaged(), SpanWeights.packaged(), extent=False)
-    vectors = embedder.encode_queries([q.text for q in questions])
+    args = file_arguments(__doc__)
+    run = QuestionFile.load(args.file)
+    reader = SpanReader(run.rules, SpanModel.packaged(), SpanWeights.packaged(), extent=False)
     rows: list[dict] = []
-    bar = tqdm(total=len(questions), desc="questions", unit="q")
 
-    def on_question(number, question, passages):
-        query = dataclasses.replace(Query.parse(question.text, tokenizer), vector=vectors[number])
+    def on_question(question, query, passages):
         reading = reader.read(query, passages)
         marked = [] if reading.no_answer else [(a, p) for a, p in zip(reading.answers, passages) if a is not None]
         kind = question_group(query.asks)
@@ -82,10 +64,8 @@ def main() -> None:
                     "lengths": [answer.end - answer.start, last - first, sentence.end - sentence.start],
                 }
             )
-        bar.update(1)
 
-    read_questions(articles, questions, vectors, Settings(model=DEFAULT_MODEL), embedder, tokenizer, on_question)
-    bar.close()
+    run.read(on_question)
 
     f1 = np.array([r["f1"] for r in rows])
     kinds = np.array([r["kind"] for r in rows])

@@ -23,15 +23,18 @@ import dataclasses
 import hashlib
 import json
 import tempfile
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import numpy as np
+from tqdm.auto import tqdm
 
 from qa.build import build_from_articles
 from qa.config import Settings
-from qa.embed import DEFAULT_MODEL, load_embedder
-from qa.evaluate import load_squad, withhold
+from qa.embed import DEFAULT_MODEL, Embedder, load_embedder
+from qa.evaluate import Question, load_squad, withhold
+from qa.ingest import Article
 from qa.reader import (
     ANSWERABLE_FEATURES,
     SENTENCE_FEATURES,
@@ -148,6 +151,45 @@ def main() -> None:
     args.output = args.output or MODELS / f"{args.model}.json"
     args.output.write_text(json.dumps(model, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
     print(f"wrote {args.output}")
+
+
+def file_arguments(description: str) -> argparse.Namespace:
+    """The command line of a script that reads one SQuAD-style file: FILE [--json]."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("file", type=Path)
+    parser.add_argument("--json", action="store_true")
+    return parser.parse_args()
+
+
+@dataclass
+class QuestionFile:
+    """A SQuAD-style file's questions, read as `ask` reads them with the default model."""
+
+    articles: list[Article]
+    questions: list[Question]
+    vectors: np.ndarray  # the questions' embeddings, in order
+    embedder: Embedder
+    tokenizer: Tokenizer
+    rules: RuleReader
+
+    @classmethod
+    def load(cls, path: Path) -> QuestionFile:
+        embedder, tokenizer = load_embedder(DEFAULT_MODEL), Tokenizer()
+        articles, questions = load_squad(path)
+        rules = RuleReader(tokenizer, ReaderModel.for_embedding(DEFAULT_MODEL))
+        return cls(articles, questions, embedder.encode_queries([q.text for q in questions]), embedder, tokenizer, rules)
+
+    def read(self, on_question) -> None:
+        """on_question(question, query, reader inputs) for every question, its query analysed
+        with its vector; a progress bar."""
+        bar = tqdm(total=len(self.questions), desc="questions", unit="q")
+
+        def analysed(number, question, passages):
+            on_question(question, dataclasses.replace(Query.parse(question.text, self.tokenizer), vector=self.vectors[number]), passages)
+            bar.update(1)
+
+        read_questions(self.articles, self.questions, self.vectors, Settings(model=DEFAULT_MODEL), self.embedder, self.tokenizer, analysed)
+        bar.close()
 
 
 def read_questions(indexed, questions, vectors, settings, embedder, tokenizer, on_question) -> None:

@@ -13,57 +13,36 @@ passages read do not hold it whole.
 
 from __future__ import annotations
 
-import argparse
-import dataclasses
 import json
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
-from fit_reader import read_questions
-from tqdm.auto import tqdm
+from fit_reader import QuestionFile, file_arguments
 
-from qa.config import Settings
-from qa.embed import DEFAULT_MODEL, load_embedder
-from qa.evaluate import load_squad
-from qa.question import Query
-from qa.reader import ReaderModel, RuleReader
 from qa.text import sentence_spans
-from qa.tokens import Tokenizer
 
 DEPTHS = (1, 2, 3, 5, 10)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("file", type=Path)
-    parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
-
-    embedder, tokenizer = load_embedder(DEFAULT_MODEL), Tokenizer()
-    articles, questions = load_squad(args.file)
-    paragraphs = {a.source: a.text for a in articles}
-    rules = RuleReader(tokenizer, ReaderModel.for_embedding(DEFAULT_MODEL))
-    vectors = embedder.encode_queries([q.text for q in questions])
+    args = file_arguments(__doc__)
+    run = QuestionFile.load(args.file)
+    paragraphs = {a.source: a.text for a in run.articles}
     ranks: list[int | None] = []
     unranked: Counter[str] = Counter()
-    bar = tqdm(total=len(questions), desc="questions", unit="q")
 
-    def on_question(number, question, passages):
-        query = dataclasses.replace(Query.parse(question.text, tokenizer), vector=vectors[number])
-        refs, features, _ = rules.sentence_features(query, passages)
-        order = np.argsort(-(features @ rules.model.sentence_weights), kind="stable")
+    def on_question(question, query, passages):
+        refs, features, _ = run.rules.sentence_features(query, passages)
+        order = np.argsort(-(features @ run.rules.model.sentence_weights), kind="stable")
         holding = [r for r, ref in enumerate(refs) if any(g in passages[ref.passage].text[ref.span.start : ref.span.end] for g in question.answers)]
         rank = min((int(np.flatnonzero(order == r)[0]) for r in holding), default=None)
         ranks.append(rank)
         if rank is None:
             unranked[_why_unranked(paragraphs[question.source], question.answers)] += 1
-        bar.update(1)
 
-    read_questions(articles, questions, vectors, Settings(model=DEFAULT_MODEL), embedder, tokenizer, on_question)
-    bar.close()
+    run.read(on_question)
     report = {
-        "questions": len(questions),
+        "questions": len(run.questions),
         "answer_sentence_within_top": {str(d): round(sum(r is not None and r < d for r in ranks) / len(ranks), 4) for d in DEPTHS},
         "no_answer_sentence": {why: round(count / len(ranks), 4) for why, count in unranked.most_common()},
     }
