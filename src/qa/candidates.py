@@ -157,9 +157,15 @@ def _entities(text: str, tokenizer: Tokenizer, new_words: bool) -> list[tuple[in
     return spans
 
 
-# Part-of-speech flags a name-like answer (who, where, which organisation) may end with.
-_NAME_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x)$")
-_PLACE_END = re.compile(r"^(?:n|nr|nrfg|nrt|ns|nt|nz|nw|eng|j|x|f|s)$")
+# Part-of-speech flags a name-like answer may end with, by what the question asks: a place
+# may end in a locality word (f, s); a person never in a place name (“京津产业新城” is
+# where, not who; 1 of 78 trial answers to 谁 ends so: 莱佛士, a name tagged as a place).
+_NAME_FLAGS = "n|nr|nrfg|nrt|nt|nz|nw|eng|j|x"
+_ENDS = {
+    AnswerType.PERSON: re.compile(rf"^(?:{_NAME_FLAGS})$"),
+    AnswerType.PLACE: re.compile(rf"^(?:{_NAME_FLAGS}|ns|f|s)$"),
+    AnswerType.ORGANIZATION: re.compile(rf"^(?:{_NAME_FLAGS}|ns)$"),
+}
 _NOT_A_PERSON = re.compile(r"[，。；！？,;!?《》]")  # a clause, or a title
 _HAS_FIGURE = re.compile(r"[0-9０-９零〇一二两三四五六七八九十百千万亿半几数]")
 
@@ -214,11 +220,7 @@ def span_fits(
         words = [(flag, a, b) for _, flag, a, b in tokenizer.tag(sentence) if a < end and b > start]
         if not words:
             return False
-        if answer_type is AnswerType.PERSON:
-            if any(_TAGS.get(flag) == "person" for flag, _, _ in words):
-                return True
-            if _TAGS.get(words[-1][0]) == "place":
-                return False  # “京津产业新城” is where, not who (1 of 78 trial answers to 谁 is tagged so: 莱佛士)
-        ends = _PLACE_END if answer_type is AnswerType.PLACE else _NAME_END
-        return bool(ends.match(words[-1][0]))
+        if answer_type is AnswerType.PERSON and any(_TAGS.get(flag) == "person" for flag, _, _ in words):
+            return True
+        return bool(_ENDS[answer_type].match(words[-1][0]))
     return True
