@@ -6,11 +6,11 @@
 A passage's dense score is its best sentence's cosine (qa.dense). The alternative
 measured here scores a passage by one vector, the normalised mean of its sentence
 vectors: one row a passage instead of about eight, so far less memory to search at 1M
-passages. Both are scored on the same index, questions and BM25 candidates: the
-shipped retriever for the best sentence; for the mean, exact search over the passages'
-mean vectors, fused with BM25 as `qa.search` fuses (its candidate count, weight and
-cosine scale), and also with the best weight and scale of a small grid, so the mean is
-not judged by settings chosen for the best sentence.
+passages. Both are searched by the product's own retriever (`qa.search`) on the same
+index, questions and BM25: once as built, once with the index's dense part made of the
+mean vectors (indexed as a segment's sentence rows are), fused as shipped and also with
+each weight and cosine scale of a small grid, so the mean is not judged by settings
+chosen for the best sentence.
 
 `--squad` indexes the paragraphs of SQuAD-style files (real text: e.g. the CMRC 2018
 trial set with DRCD and XQuAD as distractors) and asks the first file's questions and,
@@ -21,6 +21,8 @@ index and questions (bench/run.py --work DIR): generated distractors.
 from __future__ import annotations
 
 import argparse
+import copy
+import dataclasses
 import json
 import random
 import sys
@@ -32,8 +34,10 @@ import numpy as np
 from qa.assistant import Assistant
 from qa.build import build_from_articles
 from qa.config import Settings
+from qa.dense import Dense, SegmentVectors, quantize
 from qa.embed import DEFAULT_MODEL, load_embedder
 from qa.evaluate import Question, load_squad
+from qa.search import Retriever
 from qa.tokens import Tokenizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -93,52 +97,50 @@ def _first(questions: list[Question], limit: int) -> list[Question]:
 
 
 def compare(assistant: Assistant, questions: list[Question]) -> dict:
-    """recall@1 of dense and hybrid with the best sentence (as shipped) and with mean vectors."""
-    index, retriever, settings = assistant.index, assistant.retriever, assistant.settings
-    means = _mean_vectors(index)
+    """recall@1 of dense and hybrid with the best sentence (as shipped) and with mean
+    vectors: the product's own retriever both times, over the index as built and over the
+    same index with its dense part made of the mean vectors."""
+    index, settings = assistant.index, assistant.settings
+    with_means = copy.copy(index)  # the same passages and BM25, searched by mean vectors
+    with_means.dense = _mean_dense(index, settings)
     fusion = settings.fusion_for(index.model)
-    vectors = retriever.embed_questions([q.text for q in questions])
+    grid = sorted({(fusion.lexical_weight, fusion.cosine_scale), *((w, s) for w in WEIGHTS for s in SCALES)})
+    embedder = assistant.embedder(index.model)
+    by_means = {
+        (weight, scale): Retriever(with_means, embedder=embedder, tokenizer=assistant.tokenizer, settings=dataclasses.replace(settings, lexical_weight=weight, cosine_scale=scale))
+        for weight, scale in grid
+    }
+    shipped = f"w={fusion.lexical_weight} s={fusion.cosine_scale}"
+    runs = [
+        ("best sentence: dense", assistant.retriever, "dense"),
+        ("best sentence: hybrid", assistant.retriever, "hybrid"),
+        ("mean vector: dense", by_means[fusion.lexical_weight, fusion.cosine_scale], "dense"),
+        *((f"mean vector: hybrid w={weight} s={scale}", retriever, "hybrid") for (weight, scale), retriever in by_means.items()),
+    ]
+    vectors = assistant.retriever.embed_questions([q.text for q in questions])
     found: dict[str, list[bool]] = {}
-
-    def count(name: str, position: int, question: Question) -> None:
-        found.setdefault(name, []).append(index.passages_at([int(position)])[0].source == question.source)
-
     for question, vector in zip(questions, vectors):
-        for mode in ("dense", "hybrid"):
-            found_first = retriever.search(question.text, k=settings.top_k, mode=mode, question_vector=vector)[0]  # as bench/serve.py asks
-            count(f"best sentence: {mode}", found_first.index, question)
-        cosines = means @ vector
-        pool_size = min(settings.candidates, len(means))
-        dense_pool = np.argpartition(-cosines, pool_size - 1)[:pool_size]
-        count("mean vector: dense", dense_pool[np.argmax(cosines[dense_pool])], question)
-        lexical = index.search_bm25(assistant.tokenizer.query_tokens(question.text), pool_size)
-        pool = np.union1d(dense_pool, np.asarray(lexical.ids, dtype=np.int64))
-        bm25 = lexical.scores_of(pool) / lexical.best if lexical.best > 0 else np.zeros(len(pool))
-        cosine = np.clip(cosines[pool], 0.0, 1.0)
-        for scale in sorted({fusion.cosine_scale, *SCALES}):
-            dense = np.clip(1.0 - (cosine.max() - cosine) / scale, 0.0, 1.0)
-            for weight in sorted({fusion.lexical_weight, *WEIGHTS}):
-                fused = weight * bm25 + (1.0 - weight) * dense
-                count(f"mean vector: hybrid w={weight} s={scale}", pool[np.argmax(fused)], question)
+        for name, retriever, mode in runs:
+            first = retriever.search(question.text, k=settings.top_k, mode=mode, question_vector=vector)[0]  # as bench/serve.py asks
+            found.setdefault(name, []).append(index.passages_at([first.index])[0].source == question.source)
     recall = {name: round(float(np.mean(hits)), 4) for name, hits in found.items()}
-    grid = {name: value for name, value in recall.items() if name.startswith("mean vector: hybrid")}
-    shipped = f"mean vector: hybrid w={fusion.lexical_weight} s={fusion.cosine_scale}"
-    best = max(grid, key=grid.get)
+    best = max((name for name in recall if name.startswith("mean vector: hybrid")), key=recall.get)
     return {
         "questions": len(questions),
-        "passages": len(means),
+        "passages": index.passage_count,
         "best sentence: dense": recall["best sentence: dense"],
         "best sentence: hybrid": recall["best sentence: hybrid"],
         "mean vector: dense": recall["mean vector: dense"],
-        "mean vector: hybrid (shipped fusion)": recall[shipped],
+        "mean vector: hybrid (shipped fusion)": recall[f"mean vector: hybrid {shipped}"],
         f"{best} (best of grid)": recall[best],
     }
 
 
-def _mean_vectors(index) -> np.ndarray:
-    """Each passage's normalised mean sentence vector, in the index's passage order (a
-    fresh build: positions are then the segments' documents in order)."""
-    if len(index.live_positions()) != sum(s.docs for s in index.segments):
+def _mean_dense(index, settings: Settings) -> Dense:
+    """A dense index of one row per passage, its normalised mean sentence vector, indexed as
+    a segment's sentences are (a fresh build: positions are then the segments' documents
+    in order)."""
+    if len(index.live_positions()) != index.passage_count:
         raise SystemExit("the index has deleted passages: measure on a fresh build")
     means = []
     for segment in index.segments:
@@ -146,9 +148,13 @@ def _mean_vectors(index) -> np.ndarray:
         sums = np.zeros((segment.docs, vectors.dimension), dtype=np.float32)
         for start in range(0, len(vectors.owners), 65_536):  # bounded float copies at 1M passages
             rows = slice(start, start + 65_536)
-            np.add.at(sums, np.asarray(vectors.owners[rows]), np.asarray(vectors.codes[rows], dtype=np.float32) * np.asarray(vectors.scales[rows])[:, None])
-        means.append(sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
-    return np.vstack(means)
+            rows_as_stored = np.asarray(vectors.codes[rows], dtype=np.float32) * np.asarray(vectors.scales[rows])[:, None]
+            np.add.at(sums, np.asarray(vectors.owners[rows]), rows_as_stored)
+        means.append(sums)
+    sums = np.vstack(means)
+    codes, scales = quantize(sums / np.maximum(np.linalg.norm(sums, axis=1, keepdims=True), 1e-12))
+    passages = SegmentVectors.build(codes, scales, np.arange(len(codes)), exact_max_vectors=settings.dense_exact_max_vectors)
+    return Dense([(passages, None)], [len(codes)], index.keys)
 
 
 if __name__ == "__main__":
