@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -75,13 +76,15 @@ class Postings:
     def size(self) -> int:
         return len(self.lengths)
 
-    @property
+    # derived once per segment: every query's lookups and scoring use them
+    @cached_property
     def blocks(self) -> int:
         return _blocks_for(self.size)
 
-    def block_bounds(self) -> list[tuple[int, int]]:
+    @cached_property
+    def block_bounds(self) -> tuple[tuple[int, int], ...]:
         """The first and last-plus-one document of each block."""
-        return [(b * _BLOCK_DOCS, min((b + 1) * _BLOCK_DOCS, self.size)) for b in range(self.blocks)]
+        return tuple((b * _BLOCK_DOCS, min((b + 1) * _BLOCK_DOCS, self.size)) for b in range(self.blocks))
 
     def documents(self, row: int) -> np.ndarray:
         """The documents holding term `terms[row]`, ascending (int32)."""
@@ -239,7 +242,7 @@ class Bm25:
             weights, present_rows = idf[present].astype(np.float32), rows[present]
             # block by block, the 2-byte numbers as stored: the block's slice of the
             # lengths, marks and scores is indexed with them, so nothing is decoded
-            for block, (first, last) in enumerate(postings.block_bounds()):
+            for block, (first, last) in enumerate(postings.block_bounds):
                 begins, finishes = postings.block_ranges(present_rows, block)
                 if not np.any(finishes > begins):
                     continue
