@@ -7,7 +7,7 @@ import time
 import numpy as np
 
 from qa import arrays
-from qa.dense import map_for_random_reads
+from qa.dense import RowFile
 
 
 def test_headers_are_parsed_one_at_a_time(tmp_path, monkeypatch):
@@ -31,7 +31,7 @@ def test_headers_are_parsed_one_at_a_time(tmp_path, monkeypatch):
 
     monkeypatch.setattr(ast, "literal_eval", slow_literal_eval)
     opened = []
-    openers = [lambda: arrays.load(tmp_path / "rows.npy"), lambda: arrays.load(tmp_path / "rows.npy", mapped=False), lambda: map_for_random_reads(tmp_path / "rows.npy")]
+    openers = [lambda: arrays.load(tmp_path / "rows.npy"), lambda: arrays.load(tmp_path / "rows.npy", mapped=False), lambda: RowFile(tmp_path / "rows.npy").read(np.array([0]), np.array([3]))]
     threads = [threading.Thread(target=lambda o=openers[i % 3]: opened.append(o())) for i in range(9)]
     for thread in threads:
         thread.start()

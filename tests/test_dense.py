@@ -11,9 +11,9 @@ from qa.assistant import Assistant
 from qa.build import build_index
 from qa.dense import (
     Dense,
+    RowFile,
     SegmentVectors,
     choose_factory,
-    map_for_random_reads,
     quantize,
 )
 from qa.store import load_snapshot
@@ -115,35 +115,64 @@ def test_a_large_index_is_built_compressed_and_updated(tiny_corpus, settings, ha
     assert {"faiss", "bm25", "embed", "tokenize", "chunk", "write"} <= set(summary.stages)
 
 
-@pytest.mark.parametrize("order", ["C", "F"])
-def test_rows_mapped_for_random_reads_are_the_saved_rows_read_only(tmp_path, order):
-    rows = np.asarray(np.random.default_rng(5).integers(-127, 128, size=(300, 48)), dtype=np.int8, order=order)
+def test_saved_rows_are_read_by_range_as_saved(tmp_path):
+    rows = np.asarray(np.random.default_rng(5).integers(-127, 128, size=(300, 48)), dtype=np.int8)
     np.save(tmp_path / "codes.npy", rows)
-    mapped = map_for_random_reads(tmp_path / "codes.npy")
-    assert mapped.dtype == np.int8 and mapped.shape == rows.shape
-    np.testing.assert_array_equal(mapped, rows)
-    np.testing.assert_array_equal(mapped[[299, 3, 150]], rows[[299, 3, 150]])
-    with pytest.raises(ValueError, match="read-only"):
-        mapped[0, 0] = 1
+    stored = RowFile(tmp_path / "codes.npy")
+    assert stored.shape == rows.shape
+    np.testing.assert_array_equal(stored.read(np.array([299, 3, 150]), np.array([300, 5, 151])), rows[[299, 3, 4, 150]])
+    assert stored.read(np.array([], dtype=np.int64), np.array([], dtype=np.int64)).shape == (0, 48)
 
 
-@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="the kernel's advice is read from Linux's /proc")
-def test_the_kernel_is_told_the_rows_are_read_at_random(tmp_path):
-    np.save(tmp_path / "codes.npy", np.ones((5000, 64), dtype=np.int8))
-    mapped = map_for_random_reads(tmp_path / "codes.npy")
-    flags = _mapping_flags(tmp_path / "codes.npy")
-    assert "rr" in flags  # MADV_RANDOM: no read-ahead around each row read
-    assert mapped[4999, 63] == 1
+def test_rows_not_saved_as_int8_rows_in_c_order_are_refused(tmp_path):
+    np.save(tmp_path / "fortran.npy", np.asfortranarray(np.ones((4, 3), dtype=np.int8)))
+    np.save(tmp_path / "floats.npy", np.ones((4, 3), dtype=np.float32))
+    for name in ("fortran", "floats"):
+        with pytest.raises(ValueError, match="expected int8 rows in C order"):
+            RowFile(tmp_path / f"{name}.npy")
 
 
-def _mapping_flags(path):
-    """The VmFlags of the mapping of `path` in this process."""
+def test_rows_cut_short_on_disk_are_an_error_not_garbage(tmp_path):
+    np.save(tmp_path / "codes.npy", np.ones((100, 64), dtype=np.int8))
+    stored = RowFile(tmp_path / "codes.npy")
+    with open(tmp_path / "codes.npy", "r+b") as file:
+        file.truncate(file.seek(0, 2) - 64 * 10)
+    np.testing.assert_array_equal(stored.read(np.array([0]), np.array([90])), np.ones((90, 64), dtype=np.int8))
+    with pytest.raises(OSError, match="shorter than its header says"):
+        stored.read(np.array([85]), np.array([95]))
+
+
+@pytest.mark.skipif(not Path("/proc/self/smaps").exists(), reason="a mapping's resident pages are read from Linux's /proc")
+def test_questions_read_rows_without_mapping_them_into_the_process(tmp_path):
+    """A question's rows are read with pread: the pages stay the kernel's page cache
+    instead of counting as the process's memory (as every page touched through the
+    mapped array would, 3 GB of them at 1M passages)."""
+    rng = np.random.default_rng(0)
+    owners = np.repeat(np.arange(4000), 4)
+    centres = rng.normal(size=(100, 64))
+    vectors = clustered(rng, centres, len(owners))
+    segment(vectors, owners, exact_max_vectors=1000).save(tmp_path)
+    loaded = SegmentVectors.load(tmp_path)
+    assert loaded.factory == "RaBitQfs" and loaded.stored is not None
+    dense = Dense([(loaded, None)], [4000], np.arange(4000, dtype=np.uint64))
+    for query in clustered(rng, centres, 30):
+        scores, positions = dense.search(query, 100)
+        assert len(positions) == 100
+        np.testing.assert_allclose(scores, stored_passage_scores(vectors, owners, query)[positions], atol=1e-5)
+        assert len(dense.sentence_scores(query, int(positions[0]))) == 4
+    assert _mapping_field(tmp_path / "codes.npy", "Rss:") == ["0", "kB"]
+    assert int(np.asarray(loaded.codes[3999], dtype=np.int64).sum()) != 0  # bulk readers read through the mapping
+    assert _mapping_field(tmp_path / "codes.npy", "Rss:") != ["0", "kB"]
+
+
+def _mapping_field(path, field):
+    """A field of `path`'s mapping in this process's /proc/self/smaps."""
     inside = False
     for line in Path("/proc/self/smaps").read_text().splitlines():
         fields = line.split()
         if "-" in fields[0] and len(fields) >= 5:  # a mapping's first line
             inside = fields[-1] == str(path)
-        elif inside and fields[0] == "VmFlags:":
+        elif inside and fields[0] == field:
             return fields[1:]
     raise AssertionError(f"{path} is not mapped")
 

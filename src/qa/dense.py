@@ -18,7 +18,7 @@ segments and merges their results, leaving deleted documents out.
 The FAISS index is chosen by size (`choose_factory`): exact search ("Flat") up to
 `exact_max_vectors` rows; beyond that RaBitQ codes scanned with SIMD ("RaBitQfs": one
 bit a dimension plus a few floats, 57 bytes a 384-d sentence instead of 1.5 KB), whose
-best few hundred rows are then re-scored exactly. Measured on the benchmark's 100k
+estimates choose the passages to score exactly. Measured on the benchmark's 100k
 passages with multilingual-e5-small (774,739 sentence vectors, 1,002 questions), dense
 recall@1 exact 0.436: RaBitQ 0.433; 4-bit product quantisation, the previous choice,
 0.167 with 2 dimensions a code ("PQ96x4fs") and 0.384 with one code per 2 dimensions
@@ -27,11 +27,21 @@ blur, where USE's (0.998 recall@10 with PQ) they did not. Inverted-file indexes 
 were measured and rejected: questions sit far from the sentences they match, and
 probing a quarter of the lists still missed 7% of the exact top 10 (docs/benchmarks.md).
 RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
+
+What a question reads of the rows decides the memory a large index needs to serve. The
+compressed segments' estimates are pooled, and only the best few hundred passages over
+all segments are scored, each from its own rows, which lie together: about 700 pages of
+rows a question at 1M passages, where re-scoring the best 400 rows of each of 11
+segments read 4,400 pages scattered over 3 GB. Those reads go through `pread`
+(`RowFile`), so the pages stay the kernel's page cache, dropped under memory pressure,
+instead of being mapped into the process; bulk readers (merges, benchmarks) use the
+mapped `codes`.
 """
 
 from __future__ import annotations
 
-import mmap
+import os
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,16 +51,21 @@ import numpy as np
 
 from . import arrays
 
-__all__ = ["Dense", "SegmentVectors", "choose_factory", "map_for_random_reads", "quantize"]
+__all__ = ["Dense", "RowFile", "SegmentVectors", "choose_factory", "quantize"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
 _TRAIN_ROWS = 65_536  # rows sampled to train the codes (RaBitQ: their centroid)
-# Rows of an approximate search re-scored exactly: at least 400, more as the index grows
-# (one per 4,000 rows), for recall@10 ≥ 0.99 against exact search on the benchmark
-# (0.999 at 77k rows; at 7.7M rows 400 gave 0.969, 2,000 gave 0.9997).
-_RERANK_MIN_ROWS = 400
-_RERANK_ROWS_PER = 4_000
+# Rows of a compressed segment whose estimates are read: at least 400, more as the
+# segment grows (one per 4,000 rows). Cheap: the codes are in memory.
+_ESTIMATED_MIN_ROWS = 400
+_ESTIMATED_ROWS_PER = 4_000
+# Passages scored exactly from their rows, the best estimates over all compressed
+# segments (at least 4 per passage asked for). Measured on the benchmark's 100k passages
+# (2 segments, first 300 questions): dense recall@10 against exact search 0.981 with 200,
+# 0.9927 with 400, against 0.994 re-scoring each segment's best 400 rows; hybrid's top 10
+# the same as before for every question with 400 (docs/benchmarks.md).
+_SCORED_PASSAGES = 400
 # Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
 _LARGE_SEGMENT_VECTORS = 100_000  # about 1 ms of scanning
@@ -72,14 +87,53 @@ def quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return codes, scales.astype(np.float32)
 
 
+class RowFile:
+    """A saved segment's int8 rows, read by ranges with `pread` at question time.
+
+    Read through a memory map, every page a question touches would stay mapped into the
+    process; read so, they are only the kernel's page cache. POSIX_FADV_RANDOM keeps the
+    device's read-ahead window (8 MB on the benchmark machine's disk, 128 KB on most) from
+    coming with each read and pushing out pages other questions need (docs/benchmarks.md,
+    "Serving within a memory limit").
+    """
+
+    def __init__(self, path: Path) -> None:
+        with open(path, "rb") as file:
+            shape, fortran_order, dtype = arrays.read_header(file)
+            self._offset = file.tell()
+        if len(shape) != 2 or fortran_order or dtype != np.int8:
+            raise ValueError(f"{path}: expected int8 rows in C order, found {dtype} {shape}{' in Fortran order' if fortran_order else ''}")
+        self.shape = shape
+        self._row_bytes = shape[1]
+        self._fd = os.open(path, os.O_RDONLY)
+        weakref.finalize(self, os.close, self._fd)
+        if hasattr(os, "posix_fadvise"):  # not on every platform
+            os.posix_fadvise(self._fd, 0, 0, os.POSIX_FADV_RANDOM)
+
+    def read(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Rows start:end of each range, one after the other."""
+        chunks = []
+        for start, end in zip(starts.tolist(), ends.tolist()):
+            size = (end - start) * self._row_bytes
+            chunk = os.pread(self._fd, size, self._offset + start * self._row_bytes)
+            if len(chunk) != size:
+                raise OSError(f"rows {start}:{end} of {self.shape[0]}: the file is shorter than its header says")
+            chunks.append(chunk)
+        return np.frombuffer(b"".join(chunks), dtype=np.int8).reshape(-1, self._row_bytes)
+
+
 @dataclass(frozen=True)
 class SegmentVectors:
-    """One segment's sentence vectors: FAISS index, owners and int8 rows, in document order."""
+    """One segment's sentence vectors: FAISS index, owners and int8 rows, in document order.
+
+    `codes` is every row as an array (mapped when loaded), for bulk readers; a question's
+    reads go through `stored` when the rows were loaded from disk."""
 
     index: faiss.Index
     owners: np.ndarray  # int32, ascending
     codes: np.ndarray  # int8, rows × dimension
     scales: np.ndarray  # float32, one per row
+    stored: RowFile | None = None
 
     _INDEX = "dense.faiss"
     _ARRAYS = ("owners", "codes", "scales")
@@ -124,43 +178,63 @@ class SegmentVectors:
         key = self.owners.dtype.type(doc)  # another dtype would copy the array per call
         return slice(int(np.searchsorted(self.owners, key, side="left")), int(np.searchsorted(self.owners, key, side="right")))
 
-    def cosines(self, query: np.ndarray, rows) -> np.ndarray:
-        """Cosine of the query with the given rows (as stored: int8 · scale)."""
-        return (self.codes[rows].astype(np.float32) @ query) * self.scales[rows]
+    def cosines(self, query: np.ndarray, rows: slice) -> np.ndarray:
+        """Cosine of the query with a range of rows (as stored: int8 · scale)."""
+        return self._cosines(query, np.array([rows.start]), np.array([rows.stop]))
 
     def search(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and documents of up to `k` best live documents, best first."""
-        rerank = max(_RERANK_MIN_ROWS, self.index.ntotal // _RERANK_ROWS_PER)
-        deleted = 0 if live is None else len(live) - int(np.count_nonzero(live))
-        depth = min(int(self.index.ntotal), max(4 * k, 32 if self.exact else rerank) + 8 * deleted)
+        """Scores and documents of up to `k` best live documents, best first; scored from
+        the stored rows, so a passage scores the same in any segment of any size."""
+        if not self.exact:
+            _, docs = self.estimates(query, live)
+            docs = docs[: scored_passages(k)]
+            return _best_first(self.best_cosines(query, docs), docs, k)
+        depth = min(int(self.index.ntotal), max(4 * k, 32) + 8 * _deleted(live))
         _, rows = self.index.search(query.reshape(1, -1), depth)
-        # FAISS's scores choose the rows; the stored rows score them, exactly as
-        # `best_cosines` does, so a passage scores the same in any segment of any size
-        rows = np.sort(rows[0][rows[0] >= 0])  # ascending rows read the mapped file in order
-        scores = self.cosines(query, rows)
-        order = np.argsort(-scores, kind="stable")
-        scores, rows = scores[order], rows[order]
+        rows = np.sort(rows[0][rows[0] >= 0])  # ascending rows read the file in order
+        scores = self._cosines(query, *_runs(rows))
         owners = self.owners[rows]
         if live is not None:
             alive = live[owners]
             scores, owners = scores[alive], owners[alive]
-        # rows are best first: a document's first row is its best sentence
+        docs, first = np.unique(owners, return_index=True)  # owners ascend with the rows
+        best = np.maximum.reduceat(scores, first) if len(first) else np.zeros(0, np.float32)
+        return _best_first(best, docs, k)
+
+    def estimates(self, query: np.ndarray, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents of the FAISS index's best rows with their best estimated
+        cosine, best first (a compressed index's estimates, not the stored rows')."""
+        depth = min(int(self.index.ntotal), max(_ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER) + 8 * _deleted(live))
+        estimates, rows = self.index.search(query.reshape(1, -1), depth)
+        found = rows[0] >= 0
+        estimates, owners = estimates[0][found], self.owners[rows[0][found]]
+        if live is not None:
+            alive = live[owners]
+            estimates, owners = estimates[alive], owners[alive]
+        order = np.lexsort((owners, -estimates))  # best first: a document's first row is its best
+        estimates, owners = estimates[order], owners[order]
         _, first = np.unique(owners, return_index=True)
         first = np.sort(first)
-        if len(first) > k:  # keep documents tied with the k-th: the caller breaks ties
-            first = first[scores[first] >= scores[first[k - 1]]] if k > 0 else first[:0]
-        return scores[first].astype(np.float32), owners[first].astype(np.int64)
+        return estimates[first], owners[first].astype(np.int64)
 
     def best_cosines(self, query: np.ndarray, docs: np.ndarray) -> np.ndarray:
-        """Each document's best sentence cosine (for candidates found by BM25 only)."""
+        """Each document's best sentence cosine, from its stored rows."""
         if len(docs) == 0:
             return np.zeros(0, dtype=np.float32)
         docs = np.asarray(docs, dtype=self.owners.dtype)
-        starts = np.searchsorted(self.owners, docs, side="left")
-        ends = np.searchsorted(self.owners, docs, side="right")
-        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts, ends)])
-        cosines = self.cosines(query, rows)
-        return np.maximum.reduceat(cosines, np.cumsum(ends - starts) - (ends - starts)).astype(np.float32)
+        order = np.argsort(docs, kind="stable")  # ascending rows read the file in order
+        starts = np.searchsorted(self.owners, docs[order], side="left")
+        ends = np.searchsorted(self.owners, docs[order], side="right")
+        cosines = self._cosines(query, starts, ends)
+        best = np.empty(len(docs), dtype=np.float32)
+        best[order] = np.maximum.reduceat(cosines, np.cumsum(ends - starts) - (ends - starts))
+        return best
+
+    def _cosines(self, query: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """Cosines of the rows of each range start:end, one range after the other."""
+        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist())]) if len(starts) else np.zeros(0, np.int64)
+        codes = self.stored.read(starts, ends) if self.stored is not None else self.codes[rows]
+        return (codes.astype(np.float32) @ query) * self.scales[rows]
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(directory / self._INDEX))
@@ -169,11 +243,16 @@ class SegmentVectors:
 
     @classmethod
     def load(cls, directory: Path) -> SegmentVectors:
-        # flat codes memory-mapped where FAISS can; the int8 rows always are
+        # flat codes memory-mapped where FAISS can; the int8 rows are mapped for bulk
+        # reads and read with pread for questions
         index = faiss.read_index(str(directory / cls._INDEX), faiss.IO_FLAG_MMAP_IFC)
-        path = {name: directory / f"{name}.npy" for name in cls._ARRAYS}
-        owners, scales = (arrays.load(path[name]) for name in ("owners", "scales"))
-        return cls(index, np.asarray(owners), map_for_random_reads(path["codes"]), scales)
+        owners, codes, scales = (arrays.load(directory / f"{name}.npy") for name in cls._ARRAYS)
+        return cls(index, np.asarray(owners), codes, scales, RowFile(directory / "codes.npy"))
+
+
+def scored_passages(k: int) -> int:
+    """How many passages of a compressed index's best estimates are scored exactly."""
+    return max(4 * k, _SCORED_PASSAGES)
 
 
 class Dense:
@@ -199,18 +278,34 @@ class Dense:
     def search(self, query: np.ndarray, k: int, *, map_segments: Callable = map) -> tuple[np.ndarray, np.ndarray]:
         """Scores and positions of up to `k` best passages, best first.
 
-        `map_segments` may be an executor's `map`, to search the segments side by side
-        (FAISS and numpy release Python's lock while they scan) when two or more are large.
+        Exact segments give their best passages; the compressed ones their estimates, of
+        which the best `scored_passages(k)` over all of them are then scored from their
+        rows. `map_segments` may be an executor's `map`, to search the segments side by
+        side (FAISS and numpy release Python's lock while they scan) when two or more are
+        large.
         """
         query = _as_row(query)
-        found = list((map_segments if self._side_by_side else map)(lambda segment: segment[0].search(query, k, segment[1]), self._segments))
-        scores = [found_scores for found_scores, _ in found]
-        positions = [docs + base for (_, docs), base in zip(found, self._bases)]
-        if not scores:
+        if not self._segments:
             return np.zeros(0, np.float32), np.zeros(0, np.int64)
-        scores, positions = np.concatenate(scores), np.concatenate(positions)
-        order = np.lexsort((self._keys[positions], -scores))[:k]
-        return scores[order], positions[order]
+
+        def search_one(segment: tuple[SegmentVectors, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
+            vectors, live = segment
+            return vectors.search(query, k, live) if vectors.exact else vectors.estimates(query, live)
+
+        found = list((map_segments if self._side_by_side else map)(search_one, self._segments))
+        exact = [vectors.exact for vectors, _ in self._segments]
+        scored = [docs + base for (_, docs), base, is_exact in zip(found, self._bases, exact) if is_exact]
+        scores = [found_scores for (found_scores, _), is_exact in zip(found, exact) if is_exact]
+        estimated = [(estimates, docs + base) for (estimates, docs), base, is_exact in zip(found, self._bases, exact) if not is_exact]
+        if estimated:
+            estimates = np.concatenate([e for e, _ in estimated])
+            positions = np.concatenate([p for _, p in estimated])
+            chosen = positions[np.lexsort((self._keys[positions], -estimates))[: scored_passages(k)]]
+            scored.append(chosen)
+            scores.append(self.scores_of(query, chosen))
+        scores_all, positions_all = np.concatenate(scores), np.concatenate(scored)
+        order = np.lexsort((self._keys[positions_all], -scores_all))[:k]
+        return scores_all[order], positions_all[order]
 
     def scores_of(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Best sentence cosine of each given passage."""
@@ -230,22 +325,23 @@ class Dense:
         return vectors.cosines(_as_row(query), vectors.rows_of(doc))
 
 
-def map_for_random_reads(path: Path) -> np.ndarray:
-    """A saved array memory-mapped read-only, with the kernel told that rows are read at random.
+def _best_first(scores: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The `k` best documents, best first, and those tied with the k-th (the caller breaks ties)."""
+    order = np.argsort(-scores, kind="stable")
+    scores, docs = scores[order], docs[order]
+    if len(scores) > k:
+        scores, docs = (scores[scores >= scores[k - 1]], docs[scores >= scores[k - 1]]) if k > 0 else (scores[:0], docs[:0])
+    return scores.astype(np.float32), np.asarray(docs, dtype=np.int64)
 
-    Re-scoring reads a few hundred rows scattered over gigabytes. By default each page read
-    from disk brings the device's read-ahead window around it (128 KB on most Linux disks,
-    8 MB on the benchmark machine's), wasted on rows read at random; when the index is
-    larger than the memory left for it, those pages push out ones other questions need
-    (docs/benchmarks.md, "Serving within a memory limit").
-    """
-    with open(path, "rb") as file:
-        shape, fortran_order, dtype = arrays.read_header(file)
-        offset = file.tell()
-        mapped = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    if hasattr(mmap, "MADV_RANDOM"):  # not on every platform
-        mapped.madvise(mmap.MADV_RANDOM)
-    return np.ndarray(shape, dtype=dtype, buffer=mapped, offset=offset, order="F" if fortran_order else "C")
+
+def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ascending rows as ranges start:end of adjacent rows."""
+    starts = np.flatnonzero(np.diff(rows, prepend=-2) != 1)
+    return rows[starts], np.append(rows[starts[1:] - 1], rows[-1:]) + 1
+
+
+def _deleted(live: np.ndarray | None) -> int:
+    return 0 if live is None else len(live) - int(np.count_nonzero(live))
 
 
 def _floats(codes: np.ndarray, scales: np.ndarray, rows) -> np.ndarray:
