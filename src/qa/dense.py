@@ -61,10 +61,10 @@ _TRAIN_ROWS = 65_536  # rows sampled to train the codes (RaBitQ: their centroid)
 _ESTIMATED_MIN_ROWS = 400
 _ESTIMATED_ROWS_PER = 4_000
 # Passages scored exactly from their rows, the best estimates over all compressed
-# segments (at least 4 per passage asked for). Measured on the benchmark's 100k passages
-# (2 segments, first 300 questions): dense recall@10 against exact search 0.981 with 200,
-# 0.9927 with 400, against 0.994 re-scoring each segment's best 400 rows; hybrid's top 10
-# the same as before for every question with 400 (docs/benchmarks.md).
+# segments (at least 4 per passage asked for). On the benchmark's 100k passages (one
+# segment, first 300 questions) dense recall@10 against exact search was 0.981 with 200
+# and 0.993 with 400, as re-scoring the best 400 rows gave; with 400, hybrid's top 10 was
+# unchanged for every question (docs/benchmarks.md).
 _SCORED_PASSAGES = 400
 # Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
@@ -232,9 +232,12 @@ class SegmentVectors:
 
     def _cosines(self, query: np.ndarray, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """Cosines of the rows of each range start:end, one range after the other."""
-        rows = np.concatenate([np.arange(s, e) for s, e in zip(starts.tolist(), ends.tolist())]) if len(starts) else np.zeros(0, np.int64)
+        lengths = ends - starts
+        rows = np.arange(int(lengths.sum())) + np.repeat(starts - (np.cumsum(lengths) - lengths), lengths)
         codes = self.stored.read(starts, ends) if self.stored is not None else self.codes[rows]
-        return (codes.astype(np.float32) @ query) * self.scales[rows]
+        # einsum, not BLAS: OpenBLAS splits a product of a few thousand rows over threads,
+        # which wait milliseconds for a core busy with BM25 or another question
+        return np.einsum("ij,j->i", codes.astype(np.float32), query) * self.scales[rows]
 
     def save(self, directory: Path) -> None:
         faiss.write_index(self.index, str(directory / self._INDEX))
