@@ -186,7 +186,7 @@ class SegmentVectors:
         """Scores and documents of up to `k` best live documents, best first; scored from
         the stored rows, so a passage scores the same in any segment of any size."""
         if not self.exact:
-            _, docs = self.estimates(query, live)
+            _, docs = self.estimates(query, k, live)
             docs = docs[: scored_passages(k)]
             return _best_first(self.best_cosines(query, docs), docs, k)
         depth = min(int(self.index.ntotal), max(4 * k, 32) + 8 * _deleted(live))
@@ -201,10 +201,12 @@ class SegmentVectors:
         best = np.maximum.reduceat(scores, first) if len(first) else np.zeros(0, np.float32)
         return _best_first(best, docs, k)
 
-    def estimates(self, query: np.ndarray, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The live documents of the FAISS index's best rows with their best estimated
-        cosine, best first (a compressed index's estimates, not the stored rows')."""
-        depth = min(int(self.index.ntotal), max(_ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER) + 8 * _deleted(live))
+    def estimates(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """The live documents of the FAISS index's best rows, enough for `k` documents,
+        with their best estimated cosine, best first (a compressed index's estimates, not
+        the stored rows')."""
+        wanted = max(4 * k, _ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER)
+        depth = min(int(self.index.ntotal), wanted + 8 * _deleted(live))
         estimates, rows = self.index.search(query.reshape(1, -1), depth)
         found = rows[0] >= 0
         estimates, owners = estimates[0][found], self.owners[rows[0][found]]
@@ -293,7 +295,7 @@ class Dense:
 
         def search_one(segment: tuple[SegmentVectors, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
             vectors, live = segment
-            return vectors.search(query, k, live) if vectors.exact else vectors.estimates(query, live)
+            return vectors.search(query, k, live) if vectors.exact else vectors.estimates(query, k, live)
 
         found = list((map_segments if self._side_by_side else map)(search_one, self._segments))
         exact = [vectors.exact for vectors, _ in self._segments]
