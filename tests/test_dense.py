@@ -95,6 +95,32 @@ def test_segments_are_searched_together_and_deleted_passages_never_come_back():
         np.testing.assert_allclose(dense.scores_of(query, positions), scores, atol=1e-6)
 
 
+def test_compressed_segments_pool_their_estimates_and_score_the_best_passages_as_stored():
+    """The best estimates over all compressed segments choose the passages scored from their
+    rows: scores exact, deleted passages left out, the top 10 that exact search over all
+    segments finds."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(300, 64))
+    sizes = (3000, 2000, 150)  # two compressed segments and a small exact one
+    owners = [np.repeat(np.arange(size), rng.integers(1, 6, size=size)) for size in sizes]
+    vectors = [clustered(rng, centres, len(o)) for o in owners]
+    parts = [segment(v, o, exact_max_vectors=1000) for v, o in zip(vectors, owners)]
+    assert [p.exact for p in parts] == [False, False, True]
+    live = np.ones(2000, dtype=bool)
+    live[rng.choice(2000, 200, replace=False)] = False
+    dense = Dense([(parts[0], None), (parts[1], live), (parts[2], None)], sizes, np.arange(sum(sizes), dtype=np.uint64))
+    found = []
+    for query in clustered(rng, centres, 50):
+        truth = np.concatenate([stored_passage_scores(v, o, query) for v, o in zip(vectors, owners)])
+        truth[3000:5000][~live] = -np.inf
+        scores, positions = dense.search(query, 10)
+        np.testing.assert_allclose(scores, truth[positions], atol=1e-5)
+        assert np.all(np.isfinite(truth[positions]))  # no deleted passage
+        assert list(scores) == sorted(scores, reverse=True)
+        found.append(np.mean(truth[positions] >= np.sort(truth)[-10] - 1e-6))
+    assert np.mean(found) >= 0.98
+
+
 def test_a_large_index_is_built_compressed_and_updated(tiny_corpus, settings, hashing_embedder, tokenizer):
     districts = "东西南北中"
     for number in range(150):  # about 1,200 sentence vectors
