@@ -21,12 +21,14 @@ index and questions (bench/run.py --work DIR): generated distractors.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import copy
 import dataclasses
 import json
 import random
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +77,15 @@ def main() -> None:
 
 
 def _on_squad(files: list[Path], drcd_sample: int, limit: int) -> dict:
+    with real_text_index(files, drcd_sample, limit) as (assistant, sets):
+        return {name: compare(assistant, questions) for name, questions in sets.items()}
+
+
+@contextlib.contextmanager
+def real_text_index(files: list[Path], drcd_sample: int, limit: int) -> Iterator[tuple[Assistant, dict[str, list[Question]]]]:
+    """A temporary index of the paragraphs of SQuAD-style files, and the question sets to
+    ask it: the first file's questions and, with `drcd_sample`, that many seeded questions
+    of the DRCD files among them (each set cut to `limit` questions when given)."""
     articles, asked = [], {}
     for path in files:
         found, questions = load_squad(path)
@@ -88,8 +99,7 @@ def _on_squad(files: list[Path], drcd_sample: int, limit: int) -> dict:
     with tempfile.TemporaryDirectory() as scratch:
         settings = Settings(index_dir=Path(scratch), model=DEFAULT_MODEL)
         build_from_articles(articles, settings, embedder=embedder, tokenizer=tokenizer)
-        assistant = Assistant(settings, embedder=embedder, tokenizer=tokenizer)
-        return {name: compare(assistant, questions) for name, questions in sets.items()}
+        yield Assistant(settings, embedder=embedder, tokenizer=tokenizer), sets
 
 
 def _first(questions: list[Question], limit: int) -> list[Question]:
