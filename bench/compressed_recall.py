@@ -20,13 +20,12 @@ import json
 from pathlib import Path
 
 import numpy as np
+from dense_units import real_text_index
 
 from qa.assistant import Assistant
 from qa.dense import Dense, SegmentVectors
 from qa.evaluate import Question
 from qa.search import Retriever
-
-from dense_units import real_text_index
 
 
 def main() -> None:
