@@ -29,13 +29,12 @@ probing a quarter of the lists still missed 7% of the exact top 10 (docs/benchma
 RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
 
 What a question reads of the rows decides the memory a large index needs to serve. The
-compressed segments' estimates are pooled, and only the best few hundred passages over
-all segments are scored, each from its own rows, which lie together: about 700 pages of
-rows a question at 1M passages, where re-scoring the best 400 rows of each of 11
-segments read 4,400 pages scattered over 3 GB. Those reads go through `pread`
-(`RowFile`), so the pages stay the kernel's page cache, dropped under memory pressure,
-instead of being mapped into the process; bulk readers (merges, benchmarks) use the
-mapped `codes`.
+compressed segments' estimates are pooled, and only the best passages over all segments
+(969 at 1M passages) are scored, each from its own rows, which lie together: about 1,700
+pages of rows a question, where re-scoring the best 400 rows of each of 11 segments
+read 4,400 pages scattered over 3 GB. Those reads go through `pread` (`RowFile`), so the
+pages stay the kernel's page cache, dropped under memory pressure, instead of being
+mapped into the process; bulk readers (merges, benchmarks) use the mapped `codes`.
 """
 
 from __future__ import annotations
@@ -60,12 +59,13 @@ _TRAIN_ROWS = 65_536  # rows sampled to train the codes (RaBitQ: their centroid)
 # segment grows (one per 4,000 rows). Cheap: the codes are in memory.
 _ESTIMATED_MIN_ROWS = 400
 _ESTIMATED_ROWS_PER = 4_000
-# Passages scored exactly from their rows, the best estimates over all compressed
-# segments (at least 4 per passage asked for). On the benchmark's 100k passages (one
-# segment, first 300 questions) dense recall@10 against exact search was 0.981 with 200
-# and 0.993 with 400, as re-scoring the best 400 rows gave; with 400, hybrid's top 10 was
-# unchanged for every question (docs/benchmarks.md).
-_SCORED_PASSAGES = 400
+# Passages scored exactly from their rows: the best estimates over all compressed
+# segments, at least 4 per passage asked for and 400, and one more per 8,000 compressed
+# rows, for dense recall@10 ≥ 0.99 against exact search on the benchmark (1,002
+# questions): 0.992 with 400 at 775k rows; at 7.75M rows 0.977 with 400 (first 200
+# questions), 0.992 with 800, 0.994 with 1,000 (docs/benchmarks.md).
+_SCORED_MIN_PASSAGES = 400
+_SCORED_PASSAGES_PER = 8_000
 # Below this many rows exact search costs next to nothing.
 _MIN_APPROXIMATE = 1_000
 _LARGE_SEGMENT_VECTORS = 100_000  # about 1 ms of scanning
@@ -187,7 +187,7 @@ class SegmentVectors:
         the stored rows, so a passage scores the same in any segment of any size."""
         if not self.exact:
             _, docs = self.estimates(query, k, live)
-            docs = docs[: scored_passages(k)]
+            docs = docs[: scored_passages(k, int(self.index.ntotal))]
             return _best_first(self.best_cosines(query, docs), docs, k)
         depth = min(int(self.index.ntotal), max(4 * k, 32) + 8 * _deleted(live))
         _, rows = self.index.search(query.reshape(1, -1), depth)
@@ -255,9 +255,10 @@ class SegmentVectors:
         return cls(index, np.asarray(owners), codes, scales, RowFile(directory / "codes.npy"))
 
 
-def scored_passages(k: int) -> int:
-    """How many passages of a compressed index's best estimates are scored exactly."""
-    return max(4 * k, _SCORED_PASSAGES)
+def scored_passages(k: int, rows: int) -> int:
+    """How many passages of the best estimates of compressed segments holding `rows`
+    rows in all are scored exactly."""
+    return max(4 * k, _SCORED_MIN_PASSAGES, rows // _SCORED_PASSAGES_PER)
 
 
 class Dense:
@@ -271,6 +272,7 @@ class Dense:
         self._bases = np.cumsum([0, *sizes])
         self.dimension = self._segments[0][0].dimension if self._segments else 0
         self.vectors = sum(int(v.index.ntotal) for v, _ in self._segments)
+        self._compressed_rows = sum(int(v.index.ntotal) for v, _ in self._segments if not v.exact)
         # side by side only when two segments or more are worth a thread: handing one over
         # costs more than scanning a small one
         self._side_by_side = sum(1 for v, _ in self._segments if v.index.ntotal >= _LARGE_SEGMENT_VECTORS) > 1
@@ -284,7 +286,7 @@ class Dense:
         """Scores and positions of up to `k` best passages, best first.
 
         Exact segments give their best passages; the compressed ones their estimates, of
-        which the best `scored_passages(k)` over all of them are then scored from their
+        which the best `scored_passages` over all of them are then scored from their
         rows. `map_segments` may be an executor's `map`, to search the segments side by
         side (FAISS and numpy release Python's lock while they scan) when two or more are
         large.
@@ -305,7 +307,7 @@ class Dense:
         if estimated:
             estimates = np.concatenate([e for e, _ in estimated])
             positions = np.concatenate([p for _, p in estimated])
-            chosen = positions[np.lexsort((self._keys[positions], -estimates))[: scored_passages(k)]]
+            chosen = positions[np.lexsort((self._keys[positions], -estimates))[: scored_passages(k, self._compressed_rows)]]
             scored.append(chosen)
             scores.append(self.scores_of(query, chosen))
         scores_all, positions_all = np.concatenate(scores), np.concatenate(scored)
