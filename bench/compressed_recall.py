@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import argparse
 import copy
-import json
 from pathlib import Path
 
 import numpy as np
-from dense_units import real_text_index
+from dense_units import print_report, real_text_index
 
 from qa.assistant import Assistant
 from qa.dense import Dense, SegmentVectors
@@ -37,13 +36,7 @@ def main() -> None:
     args = parser.parse_args()
     with real_text_index(args.squad, args.drcd_sample, args.limit) as (assistant, sets):
         report = {name: compare(assistant, questions) for name, questions in sets.items()}
-    if args.json:
-        print(json.dumps(report, ensure_ascii=False))
-        return
-    for name, result in report.items():
-        print(f"{name}: {result.pop('questions')} questions, {result.pop('passages')} passages, {result.pop('sentence vectors')} sentence vectors")
-        for key, value in result.items():
-            print(f"  {key}: {value}")
+    print_report(report, as_json=args.json)
 
 
 def compare(assistant: Assistant, questions: list[Question]) -> dict:

@@ -66,7 +66,12 @@ def main() -> None:
         report = {"generated": compare(Assistant(Settings(index_dir=args.index)), _first(load_questions(args.questions), args.limit))}
     else:
         report = _on_squad(args.squad, args.drcd_sample, args.limit)
-    if args.json:
+    print_report(report, as_json=args.json)
+
+
+def print_report(report: dict[str, dict], *, as_json: bool) -> None:
+    """Each question set's results: one JSON line, or a block of lines a set."""
+    if as_json:
         print(json.dumps(report, ensure_ascii=False))
         return
     for name, result in report.items():
