@@ -300,19 +300,23 @@ class Dense:
             return vectors.search(query, k, live) if vectors.exact else vectors.estimates(query, k, live)
 
         found = list((map_segments if self._side_by_side else map)(search_one, self._segments))
-        exact = [vectors.exact for vectors, _ in self._segments]
-        scored = [docs + base for (_, docs), base, is_exact in zip(found, self._bases, exact) if is_exact]
-        scores = [found_scores for (found_scores, _), is_exact in zip(found, exact) if is_exact]
-        estimated = [(estimates, docs + base) for (estimates, docs), base, is_exact in zip(found, self._bases, exact) if not is_exact]
+        scores, positions, estimates, estimated = [], [], [], []
+        for (vectors, _), base, (values, docs) in zip(self._segments, self._bases, found):
+            if vectors.exact:
+                scores.append(values)
+                positions.append(docs + base)
+            else:
+                estimates.append(values)
+                estimated.append(docs + base)
         if estimated:
-            estimates = np.concatenate([e for e, _ in estimated])
-            positions = np.concatenate([p for _, p in estimated])
-            chosen = positions[np.lexsort((self._keys[positions], -estimates))[: scored_passages(k, self._compressed_rows)]]
-            scored.append(chosen)
+            pooled = np.concatenate(estimated)
+            best = np.lexsort((self._keys[pooled], -np.concatenate(estimates)))
+            chosen = pooled[best[: scored_passages(k, self._compressed_rows)]]
             scores.append(self.scores_of(query, chosen))
-        scores_all, positions_all = np.concatenate(scores), np.concatenate(scored)
-        order = np.lexsort((self._keys[positions_all], -scores_all))[:k]
-        return scores_all[order], positions_all[order]
+            positions.append(chosen)
+        all_scores, all_positions = np.concatenate(scores), np.concatenate(positions)
+        order = np.lexsort((self._keys[all_positions], -all_scores))[:k]
+        return all_scores[order], all_positions[order]
 
     def scores_of(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Best sentence cosine of each given passage."""
@@ -337,7 +341,8 @@ def _best_first(scores: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarra
     order = np.argsort(-scores, kind="stable")
     scores, docs = scores[order], docs[order]
     if len(scores) > k:
-        scores, docs = (scores[scores >= scores[k - 1]], docs[scores >= scores[k - 1]]) if k > 0 else (scores[:0], docs[:0])
+        kept = scores >= scores[k - 1] if k > 0 else np.zeros(len(scores), dtype=bool)
+        scores, docs = scores[kept], docs[kept]
     return scores.astype(np.float32), np.asarray(docs, dtype=np.int64)
 
 
