@@ -65,10 +65,11 @@ def test_a_compressed_index_finds_the_top_passages_and_scores_them_as_stored():
     exact = segment(vectors, owners, exact_max_vectors=len(owners))
     assert not approximate.exact and exact.exact and approximate.factory == "RaBitQfs"
 
+    searched = Dense([(approximate, None)], [4000], np.arange(4000, dtype=np.uint64))
     found = []
     for query in clustered(rng, centres, 50):
         truth = stored_passage_scores(vectors, owners, query)
-        scores, passages = approximate.search(query, 10, None)
+        scores, passages = searched.search(query, 10)
         np.testing.assert_allclose(scores, truth[passages], atol=1e-5)  # re-ranked with the stored rows
         assert list(scores) == sorted(scores, reverse=True)
         tenth = np.sort(truth)[-10]

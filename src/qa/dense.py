@@ -182,13 +182,10 @@ class SegmentVectors:
         """Cosine of the query with a range of rows (as stored: int8 · scale)."""
         return self._cosines(query, np.array([rows.start]), np.array([rows.stop]))
 
-    def search(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """Scores and documents of up to `k` best live documents, best first; scored from
-        the stored rows, so a passage scores the same in any segment of any size."""
-        if not self.exact:
-            _, docs = self.estimates(query, k, live)
-            docs = docs[: scored_passages(k, int(self.index.ntotal))]
-            return _best_first(self.best_cosines(query, docs), docs, k)
+    def exact_search(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """An exact segment's scores and documents of up to `k` best live documents, best
+        first; scored from the stored rows, so a passage scores the same in any segment of
+        any size (a compressed segment gives `estimates`, scored by `Dense.search`)."""
         depth = min(int(self.index.ntotal), max(4 * k, 32) + 8 * _deleted(live))
         _, rows = self.index.search(query.reshape(1, -1), depth)
         rows = np.sort(rows[0][rows[0] >= 0])  # ascending rows read the file in order
@@ -199,7 +196,12 @@ class SegmentVectors:
             scores, owners = scores[alive], owners[alive]
         docs, first = np.unique(owners, return_index=True)  # owners ascend with the rows
         best = np.maximum.reduceat(scores, first) if len(first) else np.zeros(0, np.float32)
-        return _best_first(best, docs, k)
+        order = np.argsort(-best, kind="stable")
+        best, docs = best[order], docs[order]
+        if len(best) > k:  # keep documents tied with the k-th: the caller breaks ties
+            kept = best >= best[k - 1] if k > 0 else np.zeros(len(best), dtype=bool)
+            best, docs = best[kept], docs[kept]
+        return best.astype(np.float32), docs.astype(np.int64)
 
     def estimates(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         """The live documents of the FAISS index's best rows, enough for `k` documents,
@@ -255,7 +257,7 @@ class SegmentVectors:
         return cls(index, np.asarray(owners), codes, scales, RowFile(directory / "codes.npy"))
 
 
-def scored_passages(k: int, rows: int) -> int:
+def _scored_passages(k: int, rows: int) -> int:
     """How many passages of the best estimates of compressed segments holding `rows`
     rows in all are scored exactly."""
     return max(4 * k, _SCORED_MIN_PASSAGES, rows // _SCORED_PASSAGES_PER)
@@ -286,7 +288,7 @@ class Dense:
         """Scores and positions of up to `k` best passages, best first.
 
         Exact segments give their best passages; the compressed ones their estimates, of
-        which the best `scored_passages` over all of them are then scored from their
+        which the best `_scored_passages` over all of them are then scored from their
         rows. `map_segments` may be an executor's `map`, to search the segments side by
         side (FAISS and numpy release Python's lock while they scan) when two or more are
         large.
@@ -297,7 +299,7 @@ class Dense:
 
         def search_one(segment: tuple[SegmentVectors, np.ndarray | None]) -> tuple[np.ndarray, np.ndarray]:
             vectors, live = segment
-            return vectors.search(query, k, live) if vectors.exact else vectors.estimates(query, k, live)
+            return vectors.exact_search(query, k, live) if vectors.exact else vectors.estimates(query, k, live)
 
         found = list((map_segments if self._side_by_side else map)(search_one, self._segments))
         scores, positions, estimates, estimated = [], [], [], []
@@ -311,7 +313,7 @@ class Dense:
         if estimated:
             pooled = np.concatenate(estimated)
             best = np.lexsort((self._keys[pooled], -np.concatenate(estimates)))
-            chosen = pooled[best[: scored_passages(k, self._compressed_rows)]]
+            chosen = pooled[best[: _scored_passages(k, self._compressed_rows)]]
             scores.append(self.scores_of(query, chosen))
             positions.append(chosen)
         all_scores, all_positions = np.concatenate(scores), np.concatenate(positions)
@@ -334,16 +336,6 @@ class Dense:
         segment, doc = self.locate(position)
         vectors = self._segments[segment][0]
         return vectors.cosines(_as_row(query), vectors.rows_of(doc))
-
-
-def _best_first(scores: np.ndarray, docs: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
-    """The `k` best documents, best first, and those tied with the k-th (the caller breaks ties)."""
-    order = np.argsort(-scores, kind="stable")
-    scores, docs = scores[order], docs[order]
-    if len(scores) > k:
-        kept = scores >= scores[k - 1] if k > 0 else np.zeros(len(scores), dtype=bool)
-        scores, docs = scores[kept], docs[kept]
-    return scores.astype(np.float32), np.asarray(docs, dtype=np.int64)
 
 
 def _runs(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
