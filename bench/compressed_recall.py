@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 from dense_units import print_report, real_text_index
+from measure import share_found
 
 from qa.assistant import Assistant
 from qa.dense import Dense, SegmentVectors
@@ -60,10 +61,9 @@ def compare(assistant: Assistant, questions: list[Question]) -> dict:
             for mode in ("dense", "hybrid"):
                 first = retriever.search(question.text, k=settings.top_k, mode=mode, question_vector=vector)[0]
                 found.setdefault(f"{mode} recall@1, {way}", []).append(index.passages_at([first.index])[0].source == question.source)
-        _, exact_top = index.dense.search(vector, 10)
+        exact_scores, _ = index.dense.search(vector, 10)
         _, compressed_top = with_codes.dense.search(vector, 10)
-        tenth = index.dense.scores_of(vector, exact_top)[-1]
-        found.setdefault("dense recall@10 against exact search", []).append(float(np.mean(index.dense.scores_of(vector, compressed_top) >= tenth - 1e-4)))
+        found.setdefault("dense recall@10 against exact search", []).append(share_found(index.dense.scores_of(vector, compressed_top), exact_scores))
     return {
         "questions": len(questions),
         "passages": index.passage_count,

@@ -21,6 +21,14 @@ def recall_at_1(tops: Sequence[str | None], questions: Sequence[Question]) -> fl
     return round(sum(t == q.source for t, q in zip(tops, questions)) / len(questions), 4)
 
 
+def share_found(scores: np.ndarray, exact_scores: np.ndarray) -> float:
+    """recall@k of an approximate search against exact search: the share of the exact top
+    k (`exact_scores`, best first) matched by passages it returned (`scores`, scored
+    exactly) that score at least the exact k-th. Ties with the k-th count as found
+    (generated text repeats phrases, so ties occur)."""
+    return float(np.sum(np.asarray(scores) >= exact_scores[-1] - 1e-4)) / len(exact_scores)
+
+
 def memory_mb() -> dict:
     """Peak and current resident memory of this process, in MB (Linux); the current split
     into the process's own memory (anonymous) and pages of mapped files (the index)."""

@@ -27,7 +27,7 @@ from qa.store import Snapshot
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from corpus import load_questions  # noqa: E402
-from measure import memory_mb, percentiles, recall_at_1  # noqa: E402
+from measure import memory_mb, percentiles, recall_at_1, share_found  # noqa: E402
 
 WARM_UP = 100
 CACHED = 200
@@ -106,7 +106,7 @@ def _approximate_recall(assistant: Assistant, snapshot: Snapshot, questions: lis
     for question, query, (best_scores, best_passages) in zip(questions, queries, exact):
         _, passages = snapshot.dense.search(query, depth)
         scores = snapshot.dense.scores_of(query, passages)
-        found.append(float(np.sum(scores >= best_scores[-1] - 1e-4)) / depth)
+        found.append(share_found(scores, best_scores))
         ann_top1.append(snapshot.passage(int(passages[0])).source == question.source if len(passages) else False)
         exact_top1.append(snapshot.passage(int(best_passages[0])).source == question.source)
     return {
