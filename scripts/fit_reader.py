@@ -105,7 +105,7 @@ def main() -> None:
         def collect_answerable(number, question, passages, withheld=withheld):
             query = Query.parse(question.text, tokenizer)
             refs, features, candidates = reader.sentence_features(query, passages)
-            scores = features @ sentence_weights
+            scores = fitted.sentence_scores(features)
             top = best_sentence_row(features, scores)
             a_rows.append(reader.answerable_features(query, passages, features, scores, top, refs, candidates))
             a_labels.append(question.source not in withheld)

@@ -33,7 +33,7 @@ def main() -> None:
 
     def on_question(question, query, passages):
         refs, features, _ = run.rules.sentence_features(query, passages)
-        order = np.argsort(-(features @ run.rules.model.sentence_weights), kind="stable")
+        order = np.argsort(-run.rules.model.sentence_scores(features), kind="stable")
         holding = {r for r, ref in enumerate(refs) if any(g in passages[ref.passage].text[ref.span.start : ref.span.end] for g in question.answers)}
         rank = next((i for i, row in enumerate(order) if row in holding), None)
         ranks.append(rank)

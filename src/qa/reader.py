@@ -113,6 +113,11 @@ class ReaderModel:
             provenance=data.get("provenance", {}),
         )
 
+    def sentence_scores(self, features: np.ndarray) -> np.ndarray:
+        """Each sentence's score (rows of `SENTENCE_FEATURES`): the higher, the likelier it
+        holds the answer."""
+        return features @ self.sentence_weights
+
 
 @dataclass(frozen=True)
 class PassageInput:
@@ -180,7 +185,7 @@ class RuleReader:
             return Reading((), 0.0, True)
         analysis = query.asks
         refs, features, candidates = self.sentence_features(query, passages)
-        scores = features @ self.model.sentence_weights
+        scores = self.model.sentence_scores(features)
         probabilities = softmax(scores)
 
         best_of: dict[int, int] = {}

@@ -178,7 +178,7 @@ class SpanReader:
         rules = self.rules
         analysis = query.asks
         refs, features, candidates = rules.sentence_features(query, passages)
-        scores = features @ rules.model.sentence_weights
+        scores = rules.model.sentence_scores(features)
         top_row = best_sentence_row(features, scores)
         answerable_row = rules.answerable_features(query, passages, features, scores, top_row, refs, candidates)
         answerable = float(sigmoid(answerable_row @ rules.model.answerable_weights))
