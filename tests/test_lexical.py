@@ -4,6 +4,7 @@ import bm25s
 import numpy as np
 import pytest
 
+from qa.backend import top_positions
 from qa.lexical import Bm25, Postings, term_hashes
 from qa.manifest import Bm25Params
 
@@ -110,3 +111,16 @@ def test_a_segment_over_one_block_of_document_numbers_scores_as_bm25s():
     fresh = postings([d for i, d in enumerate(documents) if live[i]])
     for name in ("terms", "starts", "docs", "freqs", "lengths"):
         np.testing.assert_array_equal(getattr(merged, name), getattr(fresh, name), err_msg=name)
+
+
+@pytest.mark.parametrize("size", [1, 7, 120, 5_000, 300_000])
+def test_top_positions_are_the_highest_scores_above_zero_ties_by_key(size):
+    """Equal to sorting every score, over few scores (the exact k-th) and many (the bound
+    from block maxima), with ties, zeros, and k around the number of scores."""
+    rng = np.random.default_rng(size)
+    scores = np.round(rng.exponential(1.0, size), 1).astype(np.float32)  # many ties
+    scores[rng.random(size) < 0.4] = 0.0
+    keys = rng.permutation(size).astype(np.int64)
+    for k in sorted({1, 3, 10, 100, size - 1, size, size + 5}):
+        expected = [p for p in np.lexsort((keys, -scores)) if scores[p] > 0][: max(k, 0)]
+        assert top_positions(scores, k, keys).tolist() == expected, k

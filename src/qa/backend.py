@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 __all__ = ["BACKEND_HELP", "TOKEN_VARIABLE", "Backend", "IndexSource", "LexicalHits", "PassageIndex", "index_source", "top_positions"]
 
 _MILVUS = "milvus:"
+# top_positions: blocks of scores per position asked for, and the narrowest block worth it
+_FLOOR_BLOCKS_PER_HIT = 4
+_MIN_FLOOR_BLOCK = 16
+
 TOKEN_VARIABLE = "MILVUS_TOKEN"  # a Milvus server's "user:password" or API key
 BACKEND_HELP = (
     "where the index lives: the index folder (default) or Milvus (milvus:FILE.db for Milvus Lite, "
@@ -149,10 +153,26 @@ def top_positions(scores: np.ndarray, k: int, keys: np.ndarray) -> np.ndarray:
     (the passage id's number), so the order does not depend on how the index is split."""
     if k <= 0:
         return np.zeros(0, dtype=np.int64)
-    if k < len(scores):
-        kth = -np.partition(-scores, k - 1)[k - 1]
-        # every position tied with the k-th; never the zeros
-        candidates = np.flatnonzero(scores >= kth) if kth > 0 else np.flatnonzero(scores > 0)
-    else:
-        candidates = np.flatnonzero(scores > 0)
+    floor = _kth_highest_floor(scores, k)
+    # every position tied with the k-th or above it; never the zeros
+    candidates = np.flatnonzero(scores >= floor) if floor > 0 else np.flatnonzero(scores > 0)
     return candidates[np.lexsort((keys[candidates], -scores[candidates]))][:k]
+
+
+def _kth_highest_floor(scores: np.ndarray, k: int) -> float:
+    """A score at or below the k-th highest (−inf when there are k scores or fewer).
+
+    Over many scores, the k-th highest maximum of 4·k blocks: k blocks reach it, so k
+    scores do. Partitioning a million scores to find the exact k-th took 6.7 ms of BM25's
+    17 at 1M passages; this reads them once, and leaves a few hundred above it to sort.
+    """
+    if k >= len(scores):
+        return -np.inf
+    width = len(scores) // (_FLOOR_BLOCKS_PER_HIT * k)
+    if width < _MIN_FLOOR_BLOCK:  # few scores: the exact k-th costs nothing
+        return float(np.partition(scores, len(scores) - k)[len(scores) - k])
+    whole = len(scores) // width * width
+    maxima = scores[:whole].reshape(-1, width).max(axis=1)
+    if whole < len(scores):
+        maxima = np.append(maxima, scores[whole:].max())
+    return float(np.partition(maxima, len(maxima) - k)[len(maxima) - k])
