@@ -22,6 +22,12 @@ def postings(documents):
     return Postings.build([term_hashes(d) for d in documents])
 
 
+def listed_documents(built, row):
+    """The documents of term `terms[row]`, decoded as a merge reads them."""
+    term_of, docs = built.listed()
+    return docs[term_of == built.terms[row]]
+
+
 @pytest.mark.parametrize("k1, b", [(0.7, 0.75), (1.5, 0.3)])
 def test_scores_equal_stock_bm25s(k1, b):
     stock = bm25s.BM25(k1=k1, b=b, method="lucene")
@@ -96,7 +102,7 @@ def test_a_segment_over_one_block_of_document_numbers_scores_as_bm25s():
     built = postings(documents)
     assert built.blocks == 3 and built.docs.dtype == np.uint16
     row = int(np.searchsorted(built.terms, term_hashes(["稀"])[0]))
-    np.testing.assert_array_equal(built.documents(row), [3, 65_535, 65_536, 139_999])
+    np.testing.assert_array_equal(listed_documents(built, row), [3, 65_535, 65_536, 139_999])
     stock = bm25s.BM25(k1=1.2, b=0.75, method="lucene")
     stock.index(documents, show_progress=False)
     ours = Bm25([(built, None)], Bm25Params(1.2, 0.75))
@@ -124,3 +130,22 @@ def test_top_positions_are_the_highest_scores_above_zero_ties_by_key(size):
     for k in sorted({1, 3, 10, 100, size - 1, size, size + 5}):
         expected = [p for p in np.lexsort((keys, -scores)) if scores[p] > 0][: max(k, 0)]
         assert top_positions(scores, k, keys).tolist() == expected, k
+
+
+def test_counting_listed_documents_across_blocks_matches_the_decoded_list():
+    """Deleted documents are counted in a term's list as stored, block by block, whether
+    few (searched in the list) or many (the list searched among them)."""
+    rng = np.random.default_rng(3)
+    size = 140_000  # three blocks
+    documents = [["常", f"w{rng.integers(40)}"] + (["稀"] if i in (3, 65_535, 65_536, 139_999) else []) for i in range(size)]
+    built = postings(documents)
+    rows = np.searchsorted(built.terms, term_hashes(["常", "稀", "w7"]))
+    for docs in (
+        np.array([3, 65_536, 139_999]),
+        np.flatnonzero(rng.random(size) < 0.01),
+        np.flatnonzero(rng.random(size) < 0.7),
+        np.zeros(0, dtype=np.int64),
+    ):
+        for row in rows:
+            expected = int(np.isin(listed_documents(built, int(row)), docs).sum())
+            assert built.count_listed(int(row), built.by_block(docs)) == expected
