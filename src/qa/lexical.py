@@ -62,7 +62,7 @@ class Postings:
     """One segment's inverted lists: term `terms[i]` is in the documents listed at
     `docs[starts[i·B]:starts[(i + 1)·B]]` (ascending) with counts `freqs[...]`, B being
     `blocks`; `docs[starts[i·B + b]:starts[i·B + b + 1]]` are those of block b, numbered
-    from b · 65,536 (`documents` decodes them). `lengths[d]` is document d's token count."""
+    from b · 65,536 (`listed` decodes them). `lengths[d]` is document d's token count."""
 
     terms: np.ndarray  # uint64, ascending
     starts: np.ndarray  # int64, len(terms) · blocks + 1
@@ -94,7 +94,7 @@ class Postings:
     def count_listed(self, row: int, docs_by_block: tuple[np.ndarray, ...]) -> int:
         """How many of some documents (`by_block`) the list of term `terms[row]` holds,
         searched in the list as stored, the shorter in the longer: decoding a common
-        term's list (most of a segment) for a few deleted documents cost 1 ms a question
+        term's list (most of a segment) for a few deleted documents cost 0.5 ms a question
         for each segment with deletions at 1M passages."""
         count = 0
         for block, wanted in enumerate(docs_by_block):
