@@ -252,8 +252,8 @@ def test_a_full_queue_answers_busy_instead_of_piling_up(tmp_path):
     process, url = start_app(tmp_path, "--max-queue", "1")
     try:
         def ask_once(_):
-            # a client each, as 30 people would have: one client's threads share its event
-            # stream, which it closes when no event is pending, cancelling a job just sent
+            # a client each, as 30 people would have: the threads of one shared client share
+            # its event stream, and a job sent as that stream closed came back CancelledError
             client = Client(url, verbose=False)
             try:
                 client.predict("从武清坐城际到北京南站要多久？", api_name="/ask")
@@ -261,7 +261,7 @@ def test_a_full_queue_answers_busy_instead_of_piling_up(tmp_path):
             except Exception as error:  # what the client was told
                 return "busy" if "queue is full" in str(error).lower() else f"failed: {type(error).__name__}: {error}"
             finally:
-                client.close()  # its heartbeat stream would keep the server from stopping
+                client.close()  # stops its heartbeat thread
 
         with ThreadPoolExecutor(max_workers=30) as pool:
             outcomes = list(pool.map(ask_once, range(30)))
