@@ -302,32 +302,30 @@ class Dense:
             return vectors.exact_search(query, k, live) if vectors.exact else vectors.estimates(query, k, live)
 
         found = list((map_segments if self._side_by_side else map)(search_one, self._segments))
-        scores, positions, estimates, estimated, estimated_in = [], [], [], [], []
-        for s, ((vectors, _), base, (values, docs)) in enumerate(zip(self._segments, self._bases, found)):
+        scores, positions, estimates, estimated = [], [], [], []
+        for (vectors, _), base, (values, docs) in zip(self._segments, self._bases, found):
             if vectors.exact:
                 scores.append(values)
                 positions.append(docs + base)
             else:
                 estimates.append(values)
                 estimated.append(docs + base)
-                estimated_in.append(np.full(len(docs), s))
         if estimated:
             pooled = np.concatenate(estimated)
-            best = np.lexsort((self._keys[pooled], -np.concatenate(estimates)))[: _scored_passages(k, self._compressed_rows)]
-            scores.append(self._best_cosines(query, pooled[best], np.concatenate(estimated_in)[best]))
-            positions.append(pooled[best])
+            best = np.lexsort((self._keys[pooled], -np.concatenate(estimates)))
+            chosen = pooled[best[: _scored_passages(k, self._compressed_rows)]]
+            scores.append(self.scores_of(query, chosen))
+            positions.append(chosen)
         all_scores, all_positions = np.concatenate(scores), np.concatenate(positions)
         order = np.lexsort((self._keys[all_positions], -all_scores))[:k]
         return all_scores[order], all_positions[order]
 
     def scores_of(self, query: np.ndarray, positions: np.ndarray) -> np.ndarray:
         """Best sentence cosine of each given passage."""
-        positions = np.asarray(positions, dtype=np.int64)
-        return self._best_cosines(_as_row(query), positions, np.searchsorted(self._bases, positions, side="right") - 1)
-
-    def _best_cosines(self, query: np.ndarray, positions: np.ndarray, segment_of: np.ndarray) -> np.ndarray:
-        """Best sentence cosine of each passage, given the segment each lies in."""
+        query = _as_row(query)
         out = np.zeros(len(positions), dtype=np.float32)
+        positions = np.asarray(positions, dtype=np.int64)
+        segment_of = np.searchsorted(self._bases, positions, side="right") - 1
         for s in np.unique(segment_of):
             chosen = np.flatnonzero(segment_of == s)
             out[chosen] = self._segments[s][0].best_cosines(query, positions[chosen] - self._bases[s])
