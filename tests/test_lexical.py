@@ -148,4 +148,4 @@ def test_counting_listed_documents_across_blocks_matches_the_decoded_list():
     ):
         for row in rows:
             expected = int(np.isin(listed_documents(built, int(row)), docs).sum())
-            assert built.count_listed(int(row), built.by_block(docs)) == expected
+            assert built.count_listed(np.array([row]), built.by_block(docs))[0] == expected
