@@ -13,17 +13,20 @@ from qa.dense import (
     Dense,
     RowFile,
     SegmentVectors,
+    centred_sign_codes,
     choose_factory,
     quantize,
+    sign_code_factors,
 )
 from qa.store import load_snapshot
 
 
 def test_the_factory_follows_the_size():
     assert choose_factory(50_000, 512, exact_max_vectors=50_000) == "Flat"
-    assert choose_factory(50_001, 512, exact_max_vectors=50_000) == "RaBitQfs"
-    assert choose_factory(10**7, 384, exact_max_vectors=50_000) == "RaBitQfs"
+    assert choose_factory(50_001, 512, exact_max_vectors=50_000) == "CentredSignfs"
+    assert choose_factory(10**7, 384, exact_max_vectors=50_000) == "CentredSignfs"
     assert choose_factory(999, 64, exact_max_vectors=10) == "Flat"  # too few rows to bother
+    assert choose_factory(10**7, 386, exact_max_vectors=50_000) == "Flat"  # signs go to a code in fours
 
 
 def clustered(rng, centres, rows):
@@ -56,6 +59,41 @@ def test_int8_rows_keep_cosines_within_a_few_ten_thousandths():
     assert error.mean() < 5e-4 and error.max() < 2.5e-3
 
 
+def sharing_a_direction(rng, common, centres, rows):
+    """Unit vectors with a large common part, as e5's are (their cosines lie within a
+    narrow range), about topic centres, spread by differing amounts."""
+    spread = rng.uniform(0.3, 1.5, size=(rows, 1)) / np.sqrt(len(common))
+    vectors = common + spread * (centres[rng.integers(len(centres), size=rows)] + 0.6 * rng.normal(size=(rows, len(common))))
+    return (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_sign_codes_score_the_centred_signs_and_their_factors_estimate_the_cosine():
+    """FAISS scores a row by the question's centred components summed with the signs of
+    the row's (within its 8-bit lookup tables' rounding); each row's slope and offset turn
+    that score into an estimated cosine close enough to find the best rows. A slope
+    shared by all rows finds 92% of them here, no offsets 89%."""
+    rng = np.random.default_rng(6)
+    common = rng.normal(size=64)
+    common /= np.linalg.norm(common)
+    centres = rng.normal(size=(100, 64))
+    rows = sharing_a_direction(rng, common, centres, 5000)
+    index = centred_sign_codes(rows[:2000])
+    index.add(rows)
+    centre = rows[:2000].mean(axis=0)
+    factors = sign_code_factors(rows, centre)
+    signs = np.where(rows - centre > 0, 1.0, -1.0)
+    errors, found = [], []
+    for query in sharing_a_direction(rng, common, centres, 20):
+        scores, order = index.search(query.reshape(1, -1), len(rows))
+        exact_scores = signs @ (query - centre)
+        np.testing.assert_allclose(scores[0], exact_scores[order[0]], atol=0.02 * np.abs(exact_scores).max())
+        estimates = factors[:, 0] * exact_scores + factors[:, 1] + query @ centre
+        cosines = rows @ query
+        errors.append(np.mean(np.abs(estimates - cosines)))
+        found.append(len(set(np.argsort(-cosines)[:10]) & set(np.argsort(-estimates)[:50])) / 10)
+    assert np.mean(errors) < 0.05 and np.mean(found) >= 0.98
+
+
 def test_a_compressed_index_finds_the_top_passages_and_scores_them_as_stored():
     rng = np.random.default_rng(0)
     owners = np.repeat(np.arange(4000), rng.integers(1, 6, size=4000))
@@ -63,7 +101,7 @@ def test_a_compressed_index_finds_the_top_passages_and_scores_them_as_stored():
     vectors = clustered(rng, centres, len(owners))
     approximate = segment(vectors, owners, exact_max_vectors=1000)
     exact = segment(vectors, owners, exact_max_vectors=len(owners))
-    assert not approximate.exact and exact.exact and approximate.factory == "RaBitQfs"
+    assert not approximate.exact and exact.exact and approximate.factory == "CentredSignfs"
 
     searched = Dense([(approximate, None)], [4000], np.arange(4000, dtype=np.uint64))
     found = []
@@ -130,7 +168,7 @@ def test_a_large_index_is_built_compressed_and_updated(tiny_corpus, settings, ha
     settings = dataclasses.replace(settings, dense_exact_max_vectors=2)
     build_index(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     snapshot = load_snapshot(settings.index_dir)
-    assert [s.vectors.factory for s in snapshot.segments] == ["RaBitQfs"]
+    assert [s.vectors.factory for s in snapshot.segments] == ["CentredSignfs"]
     assistant = Assistant(settings, embedder=hashing_embedder, tokenizer=tokenizer)
     assert "1200亩" in assistant.ask("湿地公园占地多少亩？").hits[0].passage.text
 
@@ -180,7 +218,7 @@ def test_questions_read_rows_without_mapping_them_into_the_process(tmp_path):
     vectors = clustered(rng, centres, len(owners))
     segment(vectors, owners, exact_max_vectors=1000).save(tmp_path)
     loaded = SegmentVectors.load(tmp_path)
-    assert loaded.factory == "RaBitQfs" and loaded.stored is not None
+    assert loaded.factory == "CentredSignfs" and loaded.stored is not None
     dense = Dense([(loaded, None)], [4000], np.arange(4000, dtype=np.uint64))
     for query in clustered(rng, centres, 30):
         scores, positions = dense.search(query, 100)

@@ -16,17 +16,25 @@ re-ranking, for BM25's candidates and for the reader. `Dense` searches a commit'
 segments and merges their results, leaving deleted documents out.
 
 The FAISS index is chosen by size (`choose_factory`): exact search ("Flat") up to
-`exact_max_vectors` rows; beyond that RaBitQ codes scanned with SIMD ("RaBitQfs": one
-bit a dimension plus a few floats, 57 bytes a 384-d sentence instead of 1.5 KB), whose
-estimates choose the passages to score exactly. Measured on the benchmark's 100k
-passages with multilingual-e5-small (774,739 sentence vectors, 1,002 questions), dense
-recall@1 exact 0.436: RaBitQ 0.433; 4-bit product quantisation, the previous choice,
-0.167 with 2 dimensions a code ("PQ96x4fs") and 0.384 with one code per 2 dimensions
-("PQ192x4fs", 96 bytes) — e5 packs its cosines into a narrow range that product codes
-blur, where USE's (0.998 recall@10 with PQ) they did not. Inverted-file indexes (IVF)
-were measured and rejected: questions sit far from the sentences they match, and
-probing a quarter of the lists still missed 7% of the exact top 10 (docs/benchmarks.md).
-RaBitQ trains nothing but a centroid, so a merge simply builds the index again.
+`exact_max_vectors` rows; beyond that one sign bit a dimension ("CentredSignfs",
+`centred_sign_codes`): each row minus the segment's mean, four signs to a 4-bit code that
+FAISS's fast-scan product quantiser scans with SIMD, 48 bytes a 384-d sentence and 8
+bytes of estimate factors instead of 1.5 KB. A question scores a row by its centred
+components summed with the row's signs; the best rows by that score get RaBitQ's
+one-bit estimate of their cosine (Gao & Long 2024: a slope and an offset of each row's
+own, `sign_code_factors`), and the best estimates choose the passages to score exactly.
+FAISS's own RaBitQ index ("RaBitQfs", the previous choice) makes the same estimates but
+corrects every row one at a time as it scans: 5.5 ms a 775k-row segment, where the
+fast-scan kernel alone takes 1.7 ms; correcting only the best 1,600 rows by score takes
+2.5 ms in all, and finds the same rows (dense recall@10 against exact search 0.9957 both
+ways at 1M passages, first 300 benchmark questions; docs/benchmarks.md). Product
+quantisation with trained codebooks blurred e5's cosines, which lie in a narrow range
+(dense recall@1 0.167 with "PQ96x4fs" at 100k passages against 0.436 exact), and so
+do signs of the rows as they are: their best 400 rows by score held 73% of the exact
+top 10 rows, 98.5% with the mean taken out (one segment, 150 questions). Inverted-file indexes (IVF) were measured and
+rejected: questions sit far from the sentences they match, and probing a quarter of the
+lists still missed 7% of the exact top 10 (docs/benchmarks.md). The codes train nothing
+but the mean, so a merge simply builds the index again.
 
 What a question reads of the rows decides the memory a large index needs to serve. The
 compressed segments' estimates are pooled, and only the best passages over all segments
@@ -39,6 +47,7 @@ mapped into the process; bulk readers (merges, benchmarks) use the mapped `codes
 
 from __future__ import annotations
 
+import functools
 import itertools
 import os
 import weakref
@@ -51,15 +60,21 @@ import numpy as np
 
 from . import arrays
 
-__all__ = ["Dense", "RowFile", "SegmentVectors", "choose_factory", "quantize"]
+__all__ = ["Dense", "RowFile", "SegmentVectors", "centred_sign_codes", "choose_factory", "quantize"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
-_TRAIN_ROWS = 65_536  # rows sampled to train the codes (RaBitQ: their centroid)
-# Rows of a compressed segment whose estimates are read: at least 400, more as the
-# segment grows (one per 4,000 rows). Cheap: the codes are in memory.
+_TRAIN_ROWS = 65_536  # rows sampled for the compressed codes' mean
+_SIGNS_A_CODE = 4  # dimensions a fast-scan code stands for
+# Rows of a compressed segment wanted by estimate: at least 400, more as the segment grows
+# (one per 4,000 rows). Cheap: the codes are in memory.
 _ESTIMATED_MIN_ROWS = 400
 _ESTIMATED_ROWS_PER = 4_000
+# They are looked for among this many times as many rows, the best by sign-code score,
+# all estimated: a row's estimate is its score times a slope plus an offset of its own,
+# and the best 1,600 rows by score hold the best 400 by estimate, with 99.5% of the exact
+# top 10 rows, as all rows do (one 775k-row segment of the 1M benchmark, 150 questions).
+_SCANNED_PER_ESTIMATED = 4
 # Passages scored exactly from their rows: the best estimates over all compressed
 # segments, at least 4 per passage asked for and 400, and one more per 8,000 compressed
 # rows, for dense recall@10 ≥ 0.99 against exact search on the benchmark (1,002
@@ -74,10 +89,46 @@ _INT8 = 127.0
 
 
 def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> str:
-    """FAISS factory string for an index of `vectors` rows of `dimension` floats."""
-    if vectors <= max(exact_max_vectors, _MIN_APPROXIMATE):
+    """Name of the index for `vectors` rows of `dimension` floats: "Flat" (exact) or
+    "CentredSignfs" (`centred_sign_codes`, for dimensions in groups of four)."""
+    if vectors <= max(exact_max_vectors, _MIN_APPROXIMATE) or dimension % _SIGNS_A_CODE:
         return "Flat"
-    return "RaBitQfs"
+    return "CentredSignfs"
+
+
+def centred_sign_codes(sample: np.ndarray) -> faiss.Index:
+    """An empty FAISS index of the signs of vectors minus the mean of `sample`, four signs
+    to a 4-bit code scanned with SIMD (FAISS's fast-scan product quantiser, whose 16
+    centroids a code are set to the 16 sign patterns, so it trains nothing).
+
+    A question scores a row by the sum of its centred components, each with the sign of
+    the row's: not a cosine, but it orders rows by theirs (see the module's notes)."""
+    dimension = sample.shape[1]
+    scan = faiss.IndexPQFastScan(dimension, dimension // _SIGNS_A_CODE, 4, faiss.METRIC_INNER_PRODUCT)
+    patterns = ((np.arange(16)[:, None] >> np.arange(_SIGNS_A_CODE)) & 1) * 2.0 - 1.0  # code → signs
+    # the nearest pattern to any four components is their signs: all have the same length
+    faiss.copy_array_to_vector(np.tile(patterns, (scan.pq.M, 1)).astype(np.float32).ravel(), scan.pq.centroids)
+    scan.pq.is_trained = scan.is_trained = True
+    centring = faiss.CenteringTransform(dimension)
+    centring.train(np.ascontiguousarray(sample, dtype=np.float32))
+    index = faiss.IndexPreTransform(centring, scan)
+    index.is_trained = True
+    return index
+
+
+def sign_code_factors(rows: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    """Each row's (slope, offset) such that slope · score + offset + question · centre
+    estimates the row's inner product with a question, from the score its centred sign
+    code gives the question (RaBitQ's one-bit estimator, Gao & Long 2024).
+
+    With r = row − centre and s = sign(r), the question's centred part projects on r about
+    as it does on s, scaled by how far s leans towards r: (q − c)·r ≈ (q − c)·s · |r|² / |r|₁;
+    and q·row = (q − c)·r + row·c − |c|² + q·c."""
+    centred = rows - centre
+    absolute_sum = np.maximum(np.abs(centred).sum(axis=1), 1e-12)
+    slopes = np.einsum("ij,ij->i", centred, centred) / absolute_sum
+    offsets = rows @ centre - float(centre @ centre)
+    return np.stack([slopes, offsets], axis=1).astype(np.float32)
 
 
 def quantize(rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -133,14 +184,20 @@ class SegmentVectors:
     owners: np.ndarray  # int32, ascending
     codes: np.ndarray  # int8, rows × dimension
     scales: np.ndarray  # float32, one per row
+    # float32, rows × 2, compressed segments only: each row's (slope, offset) turning its
+    # sign-code score into an estimated cosine (`sign_code_factors`)
+    factors: np.ndarray | None = None
     stored: RowFile | None = None
 
     _INDEX = "dense.faiss"
     _ARRAYS = ("owners", "codes", "scales")
+    _FACTORS = "factors.npy"
 
     def __post_init__(self) -> None:
         if not (self.index.ntotal == len(self.owners) == len(self.codes) == len(self.scales)):
             raise ValueError(f"{self.index.ntotal} indexed vectors, {len(self.owners)} owners, {len(self.codes)} stored rows")
+        if (self.factors is None) != self.exact or (self.factors is not None and self.factors.shape != (len(self.codes), 2)):
+            raise ValueError(f"a {self.factory} index with {'no' if self.factors is None else self.factors.shape} estimate factors for {len(self.codes)} rows")
 
     @classmethod
     def build(cls, codes: np.ndarray, scales: np.ndarray, owners: np.ndarray, *, exact_max_vectors: int, seed: int = 0) -> SegmentVectors:
@@ -149,15 +206,21 @@ class SegmentVectors:
             raise ValueError(f"expected a non-empty (rows, dimension) array, got shape {codes.shape}")
         if np.any(np.diff(owners) < 0):
             raise ValueError("vectors must be stored in document order")
-        factory = choose_factory(len(codes), codes.shape[1], exact_max_vectors=exact_max_vectors)
-        index = faiss.index_factory(codes.shape[1], factory, faiss.METRIC_INNER_PRODUCT)
-        if not index.is_trained:
+        factors = None
+        if choose_factory(len(codes), codes.shape[1], exact_max_vectors=exact_max_vectors) == "Flat":
+            index = faiss.IndexFlatIP(codes.shape[1])
+        else:
             rng = np.random.default_rng(seed)
             sample = np.sort(rng.choice(len(codes), size=min(len(codes), _TRAIN_ROWS), replace=False))
-            index.train(_floats(codes, scales, sample))
+            index = centred_sign_codes(_floats(codes, scales, sample))
+            centre = _centre_of(index)
+            factors = np.zeros((len(codes), 2), dtype=np.float32)
         for start in range(0, len(codes), _ADD_BATCH):
-            index.add(_floats(codes, scales, slice(start, start + _ADD_BATCH)))
-        return cls(index, np.asarray(owners, dtype=np.int32), codes, np.asarray(scales, dtype=np.float32))
+            batch = _floats(codes, scales, slice(start, start + _ADD_BATCH))
+            index.add(batch)
+            if factors is not None:
+                factors[start : start + len(batch)] = sign_code_factors(batch, centre)
+        return cls(index, np.asarray(owners, dtype=np.int32), codes, np.asarray(scales, dtype=np.float32), factors)
 
     @property
     def exact(self) -> bool:
@@ -165,9 +228,12 @@ class SegmentVectors:
 
     @property
     def factory(self) -> str:
-        if isinstance(self.index, faiss.IndexRaBitQFastScan):
-            return "RaBitQfs"
-        return "Flat"
+        return "Flat" if self.exact else "CentredSignfs"
+
+    @functools.cached_property
+    def centre(self) -> np.ndarray:
+        """The mean a compressed index's codes are centred on."""
+        return _centre_of(self.index)
 
     @property
     def dimension(self) -> int:
@@ -204,14 +270,17 @@ class SegmentVectors:
         return best.astype(np.float32), docs.astype(np.int64)
 
     def estimates(self, query: np.ndarray, k: int, live: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        """The live documents of the FAISS index's best rows, enough for `k` documents,
-        with their best estimated cosine, best first (a compressed index's estimates, not
-        the stored rows')."""
+        """The live documents of the FAISS index's best rows by sign-code score, enough
+        for `k` documents, with their best estimated cosine, best first (estimates from the
+        codes, not the stored rows')."""
         wanted = max(4 * k, _ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER)
-        depth = min(int(self.index.ntotal), wanted + 8 * _deleted(live))
-        estimates, rows = self.index.search(query.reshape(1, -1), depth)
+        depth = min(int(self.index.ntotal), _SCANNED_PER_ESTIMATED * wanted + 8 * _deleted(live))
+        scores, rows = self.index.search(query.reshape(1, -1), depth)
         found = rows[0] >= 0
-        estimates, owners = estimates[0][found], self.owners[rows[0][found]]
+        rows = rows[0][found]
+        slopes, offsets = np.asarray(self.factors[rows]).T
+        estimates = slopes * scores[0][found] + offsets + float(query @ self.centre)
+        owners = self.owners[rows]
         if live is not None:
             alive = live[owners]
             estimates, owners = estimates[alive], owners[alive]
@@ -247,6 +316,8 @@ class SegmentVectors:
         faiss.write_index(self.index, str(directory / self._INDEX))
         for name in self._ARRAYS:
             np.save(directory / f"{name}.npy", getattr(self, name), allow_pickle=False)
+        if self.factors is not None:
+            np.save(directory / self._FACTORS, self.factors, allow_pickle=False)
 
     @classmethod
     def load(cls, directory: Path) -> SegmentVectors:
@@ -254,7 +325,8 @@ class SegmentVectors:
         # reads and read with pread for questions
         index = faiss.read_index(str(directory / cls._INDEX), faiss.IO_FLAG_MMAP_IFC)
         owners, codes, scales = (arrays.load(directory / f"{name}.npy") for name in cls._ARRAYS)
-        return cls(index, np.asarray(owners), codes, scales, RowFile(directory / "codes.npy"))
+        factors = arrays.load(directory / cls._FACTORS) if (directory / cls._FACTORS).exists() else None
+        return cls(index, np.asarray(owners), codes, scales, factors, RowFile(directory / "codes.npy"))
 
 
 def _scored_passages(k: int, rows: int) -> int:
@@ -350,6 +422,11 @@ def _deleted(live: np.ndarray | None) -> int:
 
 def _floats(codes: np.ndarray, scales: np.ndarray, rows) -> np.ndarray:
     return np.ascontiguousarray(codes[rows].astype(np.float32) * scales[rows][:, None])
+
+
+def _centre_of(index: faiss.Index) -> np.ndarray:
+    """The mean a `centred_sign_codes` index subtracts."""
+    return faiss.vector_to_array(faiss.downcast_VectorTransform(index.chain.at(0)).mean)
 
 
 def _as_row(query: np.ndarray) -> np.ndarray:

@@ -29,7 +29,8 @@ __all__ = [
 # 5: segments (postings by term hash, int8 sentence vectors) and passages in SQLite.
 # 6: a newspaper page's articles (article records' page and stories, passages' titles).
 # 7: BM25 document numbers in 2 bytes, by blocks of 65,536 documents (qa.lexical).
-FORMAT_VERSION = 7
+# 8: compressed dense segments as centred sign codes with estimate factors (qa.dense).
+FORMAT_VERSION = 8
 
 
 @dataclass(frozen=True)

@@ -94,7 +94,7 @@ class Segment:
         """Bytes on disk by part."""
         sizes = {"bm25": 0, "dense index": 0, "vectors": 0, "ids": 0}
         for file in self.path.iterdir():
-            part = "bm25" if file.name in {f"{n}.npy" for n in Postings._FILES} else "dense index" if file.suffix == ".faiss" else "vectors" if file.name in {"owners.npy", "codes.npy", "scales.npy"} else "ids" if file.name == _IDS else None
+            part = "bm25" if file.name in {f"{n}.npy" for n in Postings._FILES} else "dense index" if file.suffix == ".faiss" or file.name == "factors.npy" else "vectors" if file.name in {"owners.npy", "codes.npy", "scales.npy"} else "ids" if file.name == _IDS else None
             if part:
                 sizes[part] += file.stat().st_size
         return sizes
