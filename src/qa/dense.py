@@ -29,12 +29,13 @@ fast-scan kernel alone takes 1.7 ms; correcting only the best 1,600 rows by scor
 2.5 ms in all, and finds the same rows (dense recall@10 against exact search 0.9957 both
 ways at 1M passages, first 300 benchmark questions; docs/benchmarks.md). Product
 quantisation with trained codebooks blurred e5's cosines, which lie in a narrow range
-(dense recall@1 0.167 with "PQ96x4fs" at 100k passages against 0.436 exact), and so
-do signs of the rows as they are: their best 400 rows by score held 73% of the exact
-top 10 rows, 98.5% with the mean taken out (one segment, 150 questions). Inverted-file indexes (IVF) were measured and
-rejected: questions sit far from the sentences they match, and probing a quarter of the
-lists still missed 7% of the exact top 10 (docs/benchmarks.md). The codes train nothing
-but the mean, so a merge simply builds the index again.
+(dense recall@1 0.167 with "PQ96x4fs" at 100k passages against 0.436 exact), and so do
+the signs of the rows as they are: their best 400 rows by score held 73% of the exact
+top 10 rows, 98.5% with the mean taken out (one segment, 150 questions). Inverted-file
+indexes (IVF) were measured and rejected: questions sit far from the sentences they
+match, and probing a quarter of the lists still missed 7% of the exact top 10
+(docs/benchmarks.md). The codes train nothing but the mean, so a merge simply builds
+the index again.
 
 What a question reads of the rows decides the memory a large index needs to serve. The
 compressed segments' estimates are pooled, and only the best passages over all segments
@@ -71,9 +72,10 @@ _SIGNS_A_CODE = 4  # dimensions a fast-scan code stands for
 _ESTIMATED_MIN_ROWS = 400
 _ESTIMATED_ROWS_PER = 4_000
 # They are looked for among this many times as many rows, the best by sign-code score,
-# all estimated: a row's estimate is its score times a slope plus an offset of its own,
-# and the best 1,600 rows by score hold the best 400 by estimate, with 99.5% of the exact
-# top 10 rows, as all rows do (one 775k-row segment of the 1M benchmark, 150 questions).
+# all of them estimated: a row's estimate is its score times a slope plus an offset of
+# its own, so the best by score are not quite the best by estimate. The best 400 by
+# estimate among the best 1,600 by score hold 99.5% of the exact top 10 rows, as the best
+# 400 among all rows do (one 775k-row segment of the 1M benchmark, 150 questions).
 _SCANNED_PER_ESTIMATED = 4
 # Passages scored exactly from their rows: the best estimates over all compressed
 # segments, at least 4 per passage asked for and 400, and one more per 8,000 compressed
@@ -102,7 +104,7 @@ def centred_sign_codes(sample: np.ndarray) -> faiss.Index:
     centroids a code are set to the 16 sign patterns, so it trains nothing).
 
     A question scores a row by the sum of its centred components, each with the sign of
-    the row's: not a cosine, but it orders rows by theirs (see the module's notes)."""
+    the row's: not a cosine; `sign_code_factors` turn it into an estimate of one."""
     dimension = sample.shape[1]
     scan = faiss.IndexPQFastScan(dimension, dimension // _SIGNS_A_CODE, 4, faiss.METRIC_INNER_PRODUCT)
     patterns = ((np.arange(16)[:, None] >> np.arange(_SIGNS_A_CODE)) & 1) * 2.0 - 1.0  # code → signs
@@ -273,13 +275,15 @@ class SegmentVectors:
         """The live documents of the FAISS index's best rows by sign-code score, enough
         for `k` documents, with their best estimated cosine, best first (estimates from the
         codes, not the stored rows')."""
-        wanted = max(4 * k, _ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER)
-        depth = min(int(self.index.ntotal), _SCANNED_PER_ESTIMATED * wanted + 8 * _deleted(live))
-        scores, rows = self.index.search(query.reshape(1, -1), depth)
+        wanted = max(4 * k, _ESTIMATED_MIN_ROWS, self.index.ntotal // _ESTIMATED_ROWS_PER) + 8 * _deleted(live)
+        scores, rows = self.index.search(query.reshape(1, -1), min(int(self.index.ntotal), _SCANNED_PER_ESTIMATED * wanted))
         found = rows[0] >= 0
         rows = rows[0][found]
-        slopes, offsets = np.asarray(self.factors[rows]).T
+        slopes, offsets = self.factors[rows].T
         estimates = slopes * scores[0][found] + offsets + float(query @ self.centre)
+        if len(rows) > wanted:
+            best = np.argpartition(-estimates, wanted - 1)[:wanted]
+            estimates, rows = estimates[best], rows[best]
         owners = self.owners[rows]
         if live is not None:
             alive = live[owners]
