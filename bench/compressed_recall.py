@@ -3,8 +3,8 @@
     python bench/compressed_recall.py --squad FILE [FILE ...] [--drcd-sample N] [--json]
 
 Up to 50,000 sentence vectors a segment are searched exactly; a larger segment is
-searched by its RaBitQ codes, whose estimates choose the passages scored from their
-stored rows (qa.dense). The benchmark's generated corpus is large enough to be
+searched by its centred sign codes, whose estimates choose the passages scored from
+their stored rows (qa.dense). The benchmark's generated corpus is large enough to be
 compressed but not real text. This builds an index of the paragraphs of SQuAD-style files
 (e.g. the CMRC 2018 trial set with DRCD and XQuAD as distractors: 27k sentence vectors,
 exact as built), then searches the same rows once more compressed, and reports for each

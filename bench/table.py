@@ -32,7 +32,7 @@ def main() -> None:
         ("dense recall@1 exact → as searched", [_ann_cost(r) for r in runs]),
         ("**bytes / passage** in all", [f"{r['bytes_per_passage']['total']:,}" for r in runs]),
         ("bytes / passage: BM25 postings", [f"{r['bytes_per_passage']['bm25']:,}" for r in runs]),
-        ("bytes / passage: dense index (FAISS)", [f"{r['bytes_per_passage']['dense index']:,}" for r in runs]),
+        ("bytes / passage: dense index (FAISS codes, estimate factors)", [f"{r['bytes_per_passage']['dense index']:,}" for r in runs]),
         ("bytes / passage: int8 sentence vectors", [f"{r['bytes_per_passage']['vectors']:,}" for r in runs]),
         ("bytes / passage: passage ids", [f"{r['bytes_per_passage']['ids']:,}" for r in runs]),
         ("bytes / passage: articles and passages (SQLite)", [f"{r['bytes_per_passage']['passages (SQLite)']:,}" for r in runs]),
