@@ -61,7 +61,7 @@ import numpy as np
 
 from . import arrays
 
-__all__ = ["Dense", "RowFile", "SegmentVectors", "centred_sign_codes", "choose_factory", "quantize"]
+__all__ = ["Dense", "RowFile", "SegmentVectors", "centred_sign_codes", "choose_factory", "quantize", "sign_code_factors"]
 
 # Rows added to FAISS per call: bounds the float32 copy made while building.
 _ADD_BATCH = 65_536
