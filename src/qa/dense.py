@@ -194,6 +194,9 @@ class SegmentVectors:
     _INDEX = "dense.faiss"
     _ARRAYS = ("owners", "codes", "scales")
     _FACTORS = "factors.npy"
+    # a saved segment's files by what they hold: the index searched, the rows scored
+    INDEX_FILES = (_INDEX, _FACTORS)
+    ROW_FILES = tuple(f"{name}.npy" for name in _ARRAYS)
 
     def __post_init__(self) -> None:
         if not (self.index.ntotal == len(self.owners) == len(self.codes) == len(self.scales)):

@@ -4,6 +4,7 @@
       segment.json                 document and vector counts, each file's size
       terms.npy starts.npy docs.npy freqs.npy lengths.npy     BM25 postings (qa.lexical)
       dense.faiss owners.npy codes.npy scales.npy              sentence vectors (qa.dense)
+      factors.npy                  compressed segments' estimate factors (qa.dense)
       deleted-<generation>.npy     documents deleted as of a commit (packed bits); a new
                                    commit that deletes more writes a new file
 
@@ -94,7 +95,7 @@ class Segment:
         """Bytes on disk by part."""
         sizes = {"bm25": 0, "dense index": 0, "vectors": 0, "ids": 0}
         for file in self.path.iterdir():
-            part = "bm25" if file.name in {f"{n}.npy" for n in Postings._FILES} else "dense index" if file.suffix == ".faiss" or file.name == "factors.npy" else "vectors" if file.name in {"owners.npy", "codes.npy", "scales.npy"} else "ids" if file.name == _IDS else None
+            part = "bm25" if file.name in {f"{n}.npy" for n in Postings._FILES} else "dense index" if file.name in SegmentVectors.INDEX_FILES else "vectors" if file.name in SegmentVectors.ROW_FILES else "ids" if file.name == _IDS else None
             if part:
                 sizes[part] += file.stat().st_size
         return sizes
