@@ -67,6 +67,7 @@ __all__ = ["Dense", "RowFile", "SegmentVectors", "centred_sign_codes", "choose_f
 _ADD_BATCH = 65_536
 _TRAIN_ROWS = 65_536  # rows sampled for the compressed codes' mean
 _SIGNS_A_CODE = 4  # dimensions a fast-scan code stands for
+_EXACT, _SIGN_CODES = "Flat", "CentredSignfs"  # the indexes' names, as segment.json records them
 # Rows of a compressed segment wanted by estimate: at least 400, more as the segment grows
 # (one per 4,000 rows). Cheap: the codes are in memory.
 _ESTIMATED_MIN_ROWS = 400
@@ -94,8 +95,8 @@ def choose_factory(vectors: int, dimension: int, *, exact_max_vectors: int) -> s
     """Name of the index for `vectors` rows of `dimension` floats: "Flat" (exact) or
     "CentredSignfs" (`centred_sign_codes`, for dimensions in groups of four)."""
     if vectors <= max(exact_max_vectors, _MIN_APPROXIMATE) or dimension % _SIGNS_A_CODE:
-        return "Flat"
-    return "CentredSignfs"
+        return _EXACT
+    return _SIGN_CODES
 
 
 def centred_sign_codes(sample: np.ndarray) -> faiss.Index:
@@ -212,7 +213,7 @@ class SegmentVectors:
         if np.any(np.diff(owners) < 0):
             raise ValueError("vectors must be stored in document order")
         factors = None
-        if choose_factory(len(codes), codes.shape[1], exact_max_vectors=exact_max_vectors) == "Flat":
+        if choose_factory(len(codes), codes.shape[1], exact_max_vectors=exact_max_vectors) == _EXACT:
             index = faiss.IndexFlatIP(codes.shape[1])
         else:
             rng = np.random.default_rng(seed)
@@ -233,7 +234,7 @@ class SegmentVectors:
 
     @property
     def factory(self) -> str:
-        return "Flat" if self.exact else "CentredSignfs"
+        return _EXACT if self.exact else _SIGN_CODES
 
     @functools.cached_property
     def centre(self) -> np.ndarray:
