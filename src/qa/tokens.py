@@ -16,6 +16,7 @@ from threading import Lock
 
 import jieba
 
+from . import jieba_dictionary
 from .text import fold, is_cjk
 
 __all__ = ["Tokenizer", "QUESTION_WORDS"]
@@ -53,7 +54,7 @@ class Tokenizer:
         """Load jieba's dictionary (and with `tagging`, the part-of-speech tables) now
         rather than on the first question."""
         with self._lock:
-            self._jieba.initialize()
+            jieba_dictionary.initialize(self._jieba)
         if tagging:
             _ = self._tagger  # built on first access
 
