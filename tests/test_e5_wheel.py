@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from qa.e5_wheel import CACHE_ENV, PROMPTS, PackedModelError, cache_root, dequantize_q4, model_folder, read_packed
+from qa.e5_wheel import PROMPTS, PackedModelError, dequantize_q4, model_folder, read_packed
+from qa.model_cache import CACHE_ENV, CacheError, cache_root
 
 from .conftest import SEED
 
@@ -174,7 +175,7 @@ def test_the_cache_follows_the_environment(monkeypatch, tmp_path):
 def test_an_unwritable_cache_says_which_variable_to_set(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a folder")
-    with pytest.raises(PackedModelError, match=CACHE_ENV):
+    with pytest.raises(CacheError, match=CACHE_ENV):
         model_folder(blocker / "models", log=lambda _: None)
 
 
@@ -187,6 +188,6 @@ def test_a_failed_conversion_leaves_nothing_and_says_what_to_do(tmp_path, monkey
 
     monkeypatch.setattr(e5_wheel, "write_folder", disk_full)
     monkeypatch.setattr(e5_wheel, "read_packed", lambda path: None)
-    with pytest.raises(PackedModelError, match="No space left on device.*" + CACHE_ENV):
+    with pytest.raises(CacheError, match="No space left on device.*" + CACHE_ENV):
         model_folder(tmp_path / "models", log=lambda _: None)
     assert list((tmp_path / "models").iterdir()) == []  # no staging folder, no half model

@@ -27,13 +27,10 @@ import contextlib
 import importlib.metadata
 import io
 import json
-import os
 import re
 import shutil
 import struct
-import sys
 import tempfile
-import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -42,15 +39,14 @@ from pathlib import Path
 import numpy as np
 
 from .errors import QAError
+from .model_cache import build_once, cache_root, to_stderr
 
 __all__ = [
-    "PACKAGED_E5", "CACHE_ENV", "PROMPTS", "ONNX_FILE", "PackedE5", "PackedModelError",
-    "read_packed", "packed_file", "model_folder", "cache_root", "build_once", "export_onnx", "export_module",
+    "PACKAGED_E5", "PROMPTS", "ONNX_FILE", "PackedE5", "PackedModelError",
+    "read_packed", "packed_file", "model_folder", "quiet_libraries", "export_onnx", "export_module",
 ]
 
 PACKAGED_E5 = "multilingual-e5-small"
-# Where converted models are kept; default: $XDG_CACHE_HOME/qa/models or ~/.cache/qa/models.
-CACHE_ENV = "QA_MODEL_CACHE"
 # sentence-transformers' encode_query / encode_document use the prompts of these names
 PROMPTS = {"query": "query: ", "document": "passage: "}
 # The int8 ONNX model the CPU runs (sentence-transformers' file name for it).
@@ -190,72 +186,22 @@ def packed_file() -> tuple[Path, str]:
     raise PackedModelError(f"{_WHEEL} is installed without {_PACKED_NAME}: reinstall it (pip install --force-reinstall {_WHEEL})")
 
 
-def cache_root() -> Path:
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(base) / "qa" / "models"
-
-
-def _to_stderr(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = _to_stderr) -> Path:
+def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = to_stderr) -> Path:
     """The converted model folder, converting the wheel's packed file the first time."""
     source, digest = packed_file()
     cache = cache or cache_root()
     tag = re.sub(r"[^A-Za-z0-9_-]", "", digest)[:16]
     target = cache / f"{PACKAGED_E5}-v{_FOLDER_VERSION}-{tag}"
-    return build_once(
-        target,
-        "modules.json",
-        lambda staging: write_folder(read_packed(source), staging),
-        what=f"{PACKAGED_E5} from the {_WHEEL} wheel",
-        log=log,
-    )
 
+    def convert(staging: Path) -> None:
+        with quiet_libraries():
+            write_folder(read_packed(source), staging)
 
-def build_once(
-    target: Path, marker: str, build: Callable[[Path], None], *, what: str, log: Callable[[str], None] = _to_stderr
-) -> Path:
-    """`target`, built by `build(staging folder)` the first time and renamed into place, so
-    that a folder holding `marker` is always complete; nothing half-written is left."""
-    if (target / marker).is_file():
-        return target
-    cache = target.parent
-    try:
-        cache.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", dir=cache))
-    except OSError as error:
-        raise PackedModelError(
-            f"cannot write the converted model under {cache}: {error.strerror}. "
-            f"Set {CACHE_ENV} to a writable folder."
-        ) from error
-    started = time.perf_counter()
-    log(f"converting {what} into {target} (once) …")
-    try:
-        with _quiet_libraries():
-            build(staging)
-        try:
-            staging.rename(target)
-        except OSError:
-            # another process finished the same conversion first: theirs is as good
-            if not (target / marker).is_file():
-                raise
-    except OSError as error:  # disk full, permissions
-        raise PackedModelError(
-            f"converting the model into {cache} failed: {error.strerror or error}. "
-            f"Free some space (it needs about 600 MB) or set {CACHE_ENV} to another folder."
-        ) from error
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    log(f"converted in {time.perf_counter() - started:.1f} s")
-    return target
+    return build_once(target, "modules.json", convert, what=f"{PACKAGED_E5} from the {_WHEEL} wheel", needs="about 600 MB", log=log)
 
 
 @contextlib.contextmanager
-def _quiet_libraries():
+def quiet_libraries():
     """Hide the libraries' load reports, progress bars and export warnings during conversion."""
     import transformers
 

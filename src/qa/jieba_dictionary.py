@@ -26,7 +26,7 @@ from pathlib import Path
 import jieba
 import numpy as np
 
-from .e5_wheel import PackedModelError, build_once, cache_root
+from .model_cache import CacheError, build_once, cache_root
 
 __all__ = ["initialize"]
 
@@ -50,9 +50,11 @@ def initialize(tokenizer: jieba.Tokenizer, *, cache: Path | None = None) -> None
         digest = hashlib.file_digest(source, "sha256").hexdigest()[:16]
     target = (cache or cache_root()) / f"jieba-{jieba.__version__}-{digest}"
     try:
-        folder = build_once(target, _TOTAL, lambda staging: _write(tokenizer, staging), what="jieba's dictionary", log=log.info)
+        folder = build_once(
+            target, _TOTAL, lambda staging: _write(tokenizer, staging), what="jieba's dictionary", needs="about 9 MB", log=log.info
+        )
         counts, total = _read(folder)
-    except (PackedModelError, OSError, ValueError) as error:
+    except (CacheError, OSError, ValueError) as error:
         log.warning("jieba's dictionary could not be kept in or read from %s (%s); loading it with jieba's own loader", target, error)
         tokenizer.initialize()
         return

@@ -17,8 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .e5_wheel import PackedModelError, build_once, cache_root, export_module, model_folder
+from .e5_wheel import PackedModelError, export_module, model_folder, quiet_libraries
 from .embed import cpu_session
+from .model_cache import build_once, cache_root
 from .span_windows import Window, batch_arrays
 
 __all__ = ["SHIPPED_WEIGHTS", "SpanModel"]
@@ -53,7 +54,12 @@ class SpanModel:
         digest = hashlib.sha256(weights.read_bytes()).hexdigest()[:16]
         onnx = _ONNX[quantize]
         target = cache_root() / f"span-reader-{digest}-{'int8' if quantize else 'fp32'}"
-        build_once(target, onnx, lambda staging: _export(encoder, weights, staging / onnx, quantize), what=f"reader {weights.name}")
+
+        def export(staging: Path) -> None:
+            with quiet_libraries():
+                _export(encoder, weights, staging / onnx, quantize)
+
+        build_once(target, onnx, export, what=f"reader {weights.name}", needs=f"about {120 if quantize else 470} MB")
         if tokenizer is None:
             from tokenizers import Tokenizer
 
