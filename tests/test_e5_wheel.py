@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import ctypes
+import logging
 import shutil
 import struct
 import subprocess
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from qa.e5_wheel import PROMPTS, PackedModelError, dequantize_q4, model_folder, read_packed
+from qa.e5_wheel import PROMPTS, PackedModelError, dequantize_q4, model_folder, quiet_libraries, read_packed
 from qa.model_cache import CACHE_ENV, CacheError, cache_root
 
 from .conftest import SEED
@@ -177,6 +179,17 @@ def test_an_unwritable_cache_says_which_variable_to_set(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(CacheError, match=CACHE_ENV):
         model_folder(blocker / "models", log=lambda _: None)
+
+
+def test_a_conversion_hides_the_libraries_advice_and_then_lets_warnings_through(caplog):
+    with warnings.catch_warnings(record=True) as shown, caplog.at_level(logging.INFO):
+        warnings.simplefilter("always")
+        with quiet_libraries():
+            logging.getLogger().warning("Please consider to run pre-processing before quantization.")
+            warnings.warn("an exporter's warning", stacklevel=1)
+    assert caplog.records == [] and shown == []
+    logging.getLogger("qa").warning("after the conversion")
+    assert [r.getMessage() for r in caplog.records] == ["after the conversion"]
 
 
 def test_a_failed_conversion_leaves_nothing_and_says_what_to_do(tmp_path, monkeypatch):

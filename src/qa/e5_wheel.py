@@ -27,6 +27,7 @@ import contextlib
 import importlib.metadata
 import io
 import json
+import logging
 import re
 import shutil
 import struct
@@ -202,17 +203,21 @@ def model_folder(cache: Path | None = None, *, log: Callable[[str], None] = to_s
 
 @contextlib.contextmanager
 def quiet_libraries():
-    """Hide the libraries' load reports, progress bars and export warnings during conversion."""
+    """Hide the libraries' load reports, progress bars and export warnings during conversion
+    (ONNX Runtime's quantizer logs its advice on the root logger)."""
     import transformers
 
     verbosity = transformers.logging.get_verbosity()
     transformers.logging.set_verbosity_error()
     transformers.logging.disable_progress_bar()
+    disabled = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             yield
     finally:
+        logging.disable(disabled)
         transformers.logging.set_verbosity(verbosity)
         transformers.logging.enable_progress_bar()
 
