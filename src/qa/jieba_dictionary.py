@@ -26,6 +26,7 @@ from pathlib import Path
 import jieba
 import numpy as np
 
+from . import arrays
 from .model_cache import CacheError, build_once, cache_root
 
 __all__ = ["initialize"]
@@ -73,7 +74,8 @@ def _write(tokenizer: jieba.Tokenizer, folder: Path) -> None:
 def _read(folder: Path) -> tuple[dict[str, int], int]:
     header = json.loads((folder / _TOTAL).read_text(encoding="utf-8"))
     words = (folder / _WORDS).read_text(encoding="utf-8").split("\n")
-    counts = np.load(folder / _COUNTS)
+    # read under the lock that guards numpy's header parsing: the index loads beside it
+    counts = arrays.load(folder / _COUNTS, mapped=False)
     if not len(words) == len(counts) == header["words"]:
         raise ValueError(f"{folder} holds {len(words)} words and {len(counts)} counts, not {header['words']}")
     return dict(zip(words, counts.tolist())), int(header["total"])
